@@ -1,0 +1,58 @@
+"""Bearer JWT authentication for tokens minted here and by the external auth service."""
+
+import uuid
+
+from django.db import IntegrityError, transaction
+from rest_framework_simplejwt import authentication
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
+from rest_framework_simplejwt.tokens import Token
+
+from accounts.models import Role, User
+from accounts.services import user_provision_from_claims
+
+
+def _uuid_or_none(value) -> uuid.UUID | None:
+    if value in (None, ""):
+        return None
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise InvalidToken("Token claim is not a valid UUID.") from exc
+
+
+def user_from_token(validated_token: Token) -> User:
+    """Find the user a validated token speaks for, provisioning an unknown external user.
+
+    ``employee_id`` is the identity shared across services, so it is tried first; a token
+    without it names a local user by ``user_id`` (or ``sub``).
+    """
+    employee_id = _uuid_or_none(validated_token.get("employee_id"))
+    user: User | None
+    if employee_id is not None:
+        user = User.objects.filter(employee_id=employee_id).first()
+        if user is None:
+            try:
+                with transaction.atomic():
+                    user = user_provision_from_claims(employee_id=employee_id, claims=dict(validated_token.payload))
+            except IntegrityError:
+                # Two first requests of the same new user raced; the other one created it.
+                user = User.objects.get(employee_id=employee_id)
+    else:
+        user_id = validated_token.get("user_id", validated_token.get("sub"))
+        if user_id is None:
+            raise InvalidToken("Token contained no recognizable user identification")
+        try:
+            user = User.objects.get(pk=int(user_id))
+        except (User.DoesNotExist, ValueError, TypeError) as exc:
+            raise AuthenticationFailed("User not found", code="user_not_found") from exc
+    if not user.is_active:
+        raise AuthenticationFailed("User is inactive", code="user_inactive")
+    return user
+
+
+class JWTAuthentication(authentication.JWTAuthentication):
+    def get_user(self, validated_token: Token) -> User:
+        return user_from_token(validated_token)
+
+
+__all__ = ["JWTAuthentication", "Role", "user_from_token"]

@@ -1,0 +1,44 @@
+from rest_framework import serializers
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+
+from accounts.models import User
+
+
+def token_claims_set(token, user: User) -> None:
+    """Claims every token minted here carries, the same an external auth service sends."""
+    token["employee_id"] = str(user.employee_id)
+    token["role"] = user.role
+    token["organization_id"] = str(user.organization_id) if user.organization_id else None
+    token["username"] = user.username
+
+
+class TokenObtainSerializer(TokenObtainPairSerializer):
+    @classmethod
+    def get_token(cls, user):
+        token = super().get_token(user)
+        token_claims_set(token, user)
+        return token
+
+
+class UserOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "employee_id", "role", "organization_id"]
+
+
+class TokenPairOutputSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class CredentialsInputSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=512, trim_whitespace=False)
+
+
+class RefreshInputSerializer(serializers.Serializer):
+    refresh = serializers.CharField(max_length=4096)
+
+
+class VerifyInputSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=4096)

@@ -1,0 +1,125 @@
+"""Token endpoints and ``auth/me``, in the project's envelope."""
+
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.tokens import RefreshToken, UntypedToken
+
+from accounts.serializers import (
+    CredentialsInputSerializer,
+    RefreshInputSerializer,
+    TokenObtainSerializer,
+    TokenPairOutputSerializer,
+    UserOutputSerializer,
+    VerifyInputSerializer,
+)
+from interviewsvc.api import success
+from interviewsvc.errors import ServiceError
+from interviewsvc.schema import envelope, errors_for
+
+
+class InvalidCredentials(ServiceError):
+    status_code = 401
+    error_code = "invalid_credentials"
+    default_message = "No active account found with the given credentials"
+
+
+class TokenInvalid(ServiceError):
+    status_code = 401
+    error_code = "token_invalid"
+    default_message = "Token is invalid, expired or revoked."
+
+
+def _validated(serializer_class, request):
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class TokenObtainView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        request=CredentialsInputSerializer,
+        responses={200: envelope(TokenPairOutputSerializer), **errors_for(400, 401, 413, 422, 429)},
+        tags=["auth"],
+    )
+    def post(self, request):
+        data = _validated(CredentialsInputSerializer, request)
+        user = authenticate(request, username=data["username"], password=data["password"])
+        if user is None or not user.is_active:
+            raise InvalidCredentials()
+        refresh = TokenObtainSerializer.get_token(user)
+        return success(request, {"access": str(refresh.access_token), "refresh": str(refresh)}, "Tokens issued")
+
+
+class TokenRefreshView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        request=RefreshInputSerializer,
+        responses={200: envelope(TokenPairOutputSerializer), **errors_for(400, 401, 413, 422, 429)},
+        tags=["auth"],
+    )
+    def post(self, request):
+        data = _validated(RefreshInputSerializer, request)
+        serializer = TokenRefreshSerializer(data={"refresh": data["refresh"]})
+        try:
+            serializer.is_valid(raise_exception=True)
+        except TokenError as exc:
+            raise TokenInvalid() from exc
+        except Exception as exc:  # simplejwt raises InvalidToken/AuthenticationFailed subclasses
+            if getattr(exc, "status_code", None) == 401:
+                raise TokenInvalid() from exc
+            raise
+        tokens = serializer.validated_data
+        return success(request, {"access": tokens["access"], "refresh": tokens["refresh"]}, "Tokens refreshed")
+
+
+class TokenVerifyView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        request=VerifyInputSerializer,
+        responses={200: envelope(None), **errors_for(400, 401, 413, 422, 429)},
+        tags=["auth"],
+    )
+    def post(self, request):
+        data = _validated(VerifyInputSerializer, request)
+        try:
+            token = UntypedToken(data["token"])
+            if token.get("token_type") == "refresh":
+                RefreshToken(data["token"]).check_blacklist()
+        except TokenError as exc:
+            raise TokenInvalid() from exc
+        return success(request, None, "Token is valid")
+
+
+class LogoutView(APIView):
+    @extend_schema(
+        request=RefreshInputSerializer,
+        responses={200: envelope(None), **errors_for(400, 401, 413, 422, 429)},
+        tags=["auth"],
+    )
+    def post(self, request):
+        data = _validated(RefreshInputSerializer, request)
+        try:
+            token = RefreshToken(data["refresh"])
+        except TokenError as exc:
+            raise TokenInvalid() from exc
+        if str(token.get("user_id")) != str(request.user.pk):
+            raise TokenInvalid("That refresh token belongs to another user.")
+        token.blacklist()
+        return success(request, None, "Logged out")
+
+
+class MeView(APIView):
+    @extend_schema(responses={200: envelope(UserOutputSerializer), **errors_for(401, 429)}, tags=["auth"])
+    def get(self, request):
+        return success(request, UserOutputSerializer(request.user).data, "Current user")

@@ -1,0 +1,133 @@
+"""Django admin for reviewers: staff see their organization's interviews, superusers all."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import F, QuerySet
+
+from accounts.models import Role
+from interviews.exceptions import InvalidStatusTransition
+from interviews.models import Interview, InterviewMessage
+from interviews.permissions import scope_filter
+from interviews.services import ALLOWED_TRANSITIONS, interview_status_change
+
+
+class InterviewAdminForm(forms.ModelForm):
+    class Meta:
+        model = Interview
+        fields = ["status"]
+
+    def clean_status(self) -> str:
+        new, old = self.cleaned_data["status"], self.instance.status
+        if new != old and new not in ALLOWED_TRANSITIONS.get(old, set()):
+            raise forms.ValidationError(f"An interview cannot go from {old} to {new}.")
+        return new
+
+
+class InterviewMessageInline(admin.TabularInline):
+    """The transcript, in order, read-only: speaker and time per turn."""
+
+    model = InterviewMessage
+    fields = ["sequence_number", "role", "created_at", "content", "evaluation"]
+    readonly_fields = fields
+    ordering = ["sequence_number"]
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Interview)
+class InterviewAdmin(admin.ModelAdmin):
+    form = InterviewAdminForm
+    list_display = [
+        "id",
+        "status",
+        "language",
+        "technical_level",
+        "employee_name",
+        "organization_id",
+        "message_count",
+        "duration",
+        "started_at",
+    ]
+    list_filter = ["status", "language", "technical_level", "source"]
+    date_hierarchy = "started_at"
+    search_fields = [
+        "=id",
+        "=employee__employee_id",
+        "employee__username",
+        "employee__email",
+        "messages__content",
+    ]
+    search_help_text = "Interview id, employee id, username, email or message text"
+    list_select_related = ["employee"]
+    readonly_fields = [
+        "id",
+        "employee",
+        "organization_id",
+        "source",
+        "session_id",
+        "message_count",
+        "question_count",
+        "started_at",
+        "completed_at",
+        "created_at",
+        "updated_at",
+        "engine_state",
+    ]
+    readonly_fields = ["language", "technical_level", *readonly_fields]
+    fields = ["status", *readonly_fields]
+    inlines = [InterviewMessageInline]
+    show_full_result_count = False
+
+    def get_queryset(self, request) -> QuerySet[Interview]:
+        # Applies to the list, change, delete and history views alike.
+        return super().get_queryset(request).filter(scope_filter(request.user))
+
+    @admin.display(description="Employee", ordering="employee__username")
+    def employee_name(self, obj: Interview) -> str:
+        return obj.employee.username
+
+    @admin.display(description="Duration", ordering=F("completed_at") - F("started_at"))
+    def duration(self, obj: Interview) -> str:
+        seconds = obj.duration_seconds
+        if seconds is None:
+            return "—"
+        minutes, secs = divmod(int(seconds), 60)
+        return f"{minutes} min {secs:02d} s"
+
+    # Application roles, not Django model permissions, decide who reviews: staff read,
+    # admins also change status, only superusers delete. Objects are already scoped above.
+    def has_module_permission(self, request) -> bool:
+        return _is_reviewer(request.user)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return _is_reviewer(request.user)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser or request.user.role == Role.ADMIN
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_add_permission(self, request) -> bool:
+        # Interviews are created by the interviewer, never by hand.
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        # Status changes go through the service: transitions are checked and open sockets
+        # hear about it. No other field is editable here.
+        if "status" in form.changed_data:
+            try:
+                interview_status_change(interview_id=obj.id, status=obj.status)
+            except InvalidStatusTransition as exc:
+                self.message_user(request, exc.message, level=messages.ERROR)
+
+
+def _is_reviewer(user) -> bool:
+    return user.is_active and user.is_staff and (user.is_superuser or user.role in (Role.STAFF, Role.ADMIN))

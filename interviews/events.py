@@ -1,0 +1,38 @@
+"""Publishing realtime events: only services call this, and only after commit.
+
+Each interview has one channel-layer group, ``interview.<id>``; every process's consumers for
+that interview join it, so an event reaches participants and observers on any process.
+Frames are already in the shape of ``REALTIME.md``'s server→client events.
+"""
+
+import logging
+import uuid
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+logger = logging.getLogger("interviews.events")
+
+
+def group_name(interview_id: uuid.UUID | str) -> str:
+    return f"interview.{interview_id}"
+
+
+def _send(interview_id, frames: list[dict]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group_name(interview_id), {"type": "interview.frames", "frames": frames})
+    except Exception:  # the rows are committed; a lost broadcast must not fail the request
+        logger.exception("could not publish events for interview %s", interview_id)
+
+
+def publish_on_commit(interview_id, frames: list[dict]) -> None:
+    """Send ``frames`` to the interview's group once the current transaction commits.
+
+    Nobody hears about a message that was rolled back (Zulip's ``send_event_on_commit``).
+    """
+    if frames:
+        transaction.on_commit(lambda: _send(interview_id, frames))

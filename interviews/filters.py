@@ -1,0 +1,49 @@
+"""The interview list's query parameters: one FilterSet, shared by list, stats and bulk export."""
+
+from datetime import UTC, datetime, time, timedelta
+
+import django_filters
+from django.db.models import QuerySet
+
+from interviews.models import Interview, InterviewStatus, Language, TechnicalLevel
+from interviews.selectors import interview_search
+
+ORDERINGS = ["started_at", "-started_at", "updated_at", "-updated_at"]
+
+
+def _day_start(day) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+class InterviewFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=InterviewStatus.choices)
+    language = django_filters.ChoiceFilter(choices=Language.choices)
+    technical_level = django_filters.ChoiceFilter(choices=TechnicalLevel.choices)
+    employee_id = django_filters.UUIDFilter(field_name="employee_id")
+    # Whole UTC days, inclusive, as half-open ranges so the started_at index is used.
+    start_date = django_filters.DateFilter(method="filter_start_date")
+    end_date = django_filters.DateFilter(method="filter_end_date")
+    search = django_filters.CharFilter(method="filter_search", max_length=200)
+    ordering = django_filters.ChoiceFilter(choices=[(o, o) for o in ORDERINGS], method="filter_ordering")
+
+    class Meta:
+        model = Interview
+        fields: list[str] = []
+
+    def filter_start_date(self, queryset: QuerySet, name: str, value) -> QuerySet:
+        return queryset.filter(started_at__gte=_day_start(value))
+
+    def filter_end_date(self, queryset: QuerySet, name: str, value) -> QuerySet:
+        return queryset.filter(started_at__lt=_day_start(value + timedelta(days=1)))
+
+    def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return interview_search(queryset, value.strip()) if value.strip() else queryset
+
+    def filter_ordering(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.order_by(value, "-id" if value.startswith("-") else "id")
+
+    def applied(self) -> dict:
+        """The filters that took effect, for ``meta.filters`` (call after ``is_valid``)."""
+        return {
+            k: (str(v) if v is not None else None) for k, v in self.form.cleaned_data.items() if v not in (None, "")
+        }

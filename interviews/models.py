@@ -1,0 +1,124 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from interviewsvc.ids import uuid7
+
+
+class Language(models.TextChoices):
+    ES = "es", "Español"
+    EN = "en", "English"
+
+
+class TechnicalLevel(models.TextChoices):
+    BASIC = "basic", "Basic"
+    INTERMEDIATE = "intermediate", "Intermediate"
+    ADVANCED = "advanced", "Advanced"
+
+
+class InterviewStatus(models.TextChoices):
+    IN_PROGRESS = "in_progress", "In progress"
+    PAUSED = "paused", "Paused"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class InterviewSource(models.TextChoices):
+    LIVE = "live", "Live"
+    MIGRATED = "migrated", "Migrated"
+
+
+class MessageRole(models.TextChoices):
+    ASSISTANT = "assistant", "Interviewer"
+    USER = "user", "Employee"
+    SYSTEM = "system", "System"
+
+
+class Interview(models.Model):
+    """One conversation between the interviewer and an employee.
+
+    Invariants: ``message_count`` equals the highest ``sequence_number`` of its messages
+    (sequence numbers are gapless from 1) and is only changed by
+    ``interviews.services.messages`` while the row is locked.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    # ``to_field`` makes ``interview.employee_id`` the user's employee UUID, as in the contract.
+    employee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        to_field="employee_id",
+        db_column="employee_id",
+        on_delete=models.PROTECT,
+        related_name="interviews",
+        db_index=False,  # covered by the (employee, -started_at) index
+    )
+    organization_id = models.UUIDField(null=True, blank=True)
+    language = models.CharField(max_length=2, choices=Language.choices, default=Language.ES)
+    technical_level = models.CharField(max_length=16, choices=TechnicalLevel.choices, default=TechnicalLevel.BASIC)
+    status = models.CharField(max_length=16, choices=InterviewStatus.choices, default=InterviewStatus.IN_PROGRESS)
+    source = models.CharField(max_length=16, choices=InterviewSource.choices, default=InterviewSource.LIVE)
+    session_id = models.CharField(max_length=255, null=True, blank=True)
+    message_count = models.PositiveIntegerField(default=0)
+    question_count = models.PositiveIntegerField(default=0)
+    # Where the interviewer engine is in its plan; owned by ``interviews.engine``.
+    engine_state = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(fields=["employee", "-started_at"], name="interview_employee_started"),
+            models.Index(fields=["organization_id", "-started_at"], name="interview_org_started"),
+            models.Index(fields=["status"], name="interview_status"),
+            models.Index(fields=["-started_at"], name="interview_started"),
+            models.Index(fields=["-updated_at"], name="interview_updated"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["employee", "session_id"],
+                condition=Q(session_id__isnull=False),
+                name="interview_unique_employee_session",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Interview {self.id}"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.completed_at is None:
+            return None
+        return (self.completed_at - self.started_at).total_seconds()
+
+
+class InterviewMessage(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    # No separate FK index: UNIQUE(interview, sequence_number) is the (interview, sequence) index.
+    interview = models.ForeignKey(Interview, on_delete=models.CASCADE, related_name="messages", db_index=False)
+    role = models.CharField(max_length=16, choices=MessageRole.choices)
+    content = models.TextField()
+    sequence_number = models.PositiveIntegerField()
+    # The client's idempotency key for an answer: a repeat returns the first result.
+    client_message_id = models.CharField(max_length=64, null=True, blank=True)
+    evaluation = models.JSONField(null=True, blank=True)
+    # Engine facts about an assistant turn (question index/total, is_final); free-form.
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["interview", "sequence_number"]
+        constraints = [
+            # The backstop of the gapless numbering: two writers can never share a number.
+            models.UniqueConstraint(fields=["interview", "sequence_number"], name="message_unique_sequence"),
+            models.UniqueConstraint(
+                fields=["interview", "client_message_id"],
+                condition=Q(client_message_id__isnull=False),
+                name="message_unique_client_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence_number} {self.role}"

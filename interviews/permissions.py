@@ -1,0 +1,114 @@
+"""Who may do what with an interview: the one place that decides cross-user access.
+
+Used by every REST endpoint (as a DRF permission class) and by the WebSocket consumer
+(through :meth:`InterviewAccessPermission.check`), and by the list selectors through
+:func:`scope_of` / :func:`scope_filter`.
+"""
+
+from enum import StrEnum
+
+from django.db.models import Q
+from rest_framework.permissions import BasePermission
+
+from accounts.models import Role
+from interviews.exceptions import InterviewAccessDenied
+from interviews.models import InterviewStatus
+from interviewsvc.errors import PermissionDenied
+
+
+class Action(StrEnum):
+    VIEW = "view"  # read the interview, its messages, observe its stream
+    EXPORT = "export"  # download the transcript (same reach as view)
+    PARTICIPATE = "participate"  # answer questions: the interviewee only
+    CHANGE_STATUS = "change_status"  # PATCH status
+
+
+class Scope(StrEnum):
+    OWN = "own"
+    ORGANIZATION = "organization"
+    ALL = "all"
+
+
+# Employees may do these to their own interviews; admins (and superusers) any transition.
+OWNER_STATUSES = {InterviewStatus.PAUSED, InterviewStatus.IN_PROGRESS, InterviewStatus.CANCELLED}
+
+
+def scope_of(user) -> Scope:
+    """The widest set of interviews ``user`` may read.
+
+    Staff and admins without an organization see only their own: a missing organization is
+    never a wildcard.
+    """
+    if user.is_superuser:
+        return Scope.ALL
+    if user.role in (Role.STAFF, Role.ADMIN) and user.organization_id is not None:
+        return Scope.ORGANIZATION
+    return Scope.OWN
+
+
+def scope_filter(user) -> Q:
+    scope = scope_of(user)
+    if scope is Scope.ALL:
+        return Q()
+    if scope is Scope.ORGANIZATION:
+        return Q(organization_id=user.organization_id) | Q(employee_id=user.employee_id)
+    return Q(employee_id=user.employee_id)
+
+
+def is_owner(user, interview) -> bool:
+    return interview.employee_id == user.employee_id
+
+
+def can_view(user, interview) -> bool:
+    scope = scope_of(user)
+    return (
+        scope is Scope.ALL
+        or is_owner(user, interview)
+        or (scope is Scope.ORGANIZATION and interview.organization_id == user.organization_id)
+    )
+
+
+class InterviewAccessPermission(BasePermission):
+    """Object permission for an interview; the view names the action in ``interview_action``.
+
+    Raises the project's errors instead of returning False, so the client learns *why*:
+    ``interview_access_denied`` when the interview is outside the caller's reach (never a
+    404), ``permission_denied`` when the caller sees it but its role is too low.
+    """
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_authenticated)
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        action = view.interview_action(request) if callable(view.interview_action) else view.interview_action
+        target = (
+            request.data.get("status") if action is Action.CHANGE_STATUS and isinstance(request.data, dict) else None
+        )
+        self.check(request.user, obj, action, target_status=target)
+        return True
+
+    @staticmethod
+    def check(user, interview, action: Action, *, target_status: str | None = None) -> None:
+        if not can_view(user, interview):
+            raise InterviewAccessDenied()
+        if action in (Action.VIEW, Action.EXPORT):
+            return
+        if action is Action.PARTICIPATE:
+            if not is_owner(user, interview):
+                raise PermissionDenied("Only the interviewee may answer; you may observe this interview.")
+            return
+        if action is Action.CHANGE_STATUS:
+            if user.is_superuser or user.role == Role.ADMIN:
+                return
+            if is_owner(user, interview) and (target_status is None or target_status in OWNER_STATUSES):
+                return
+            if is_owner(user, interview):
+                raise PermissionDenied("You may pause, resume or cancel your interview, not complete it.")
+            raise PermissionDenied("Your role may read this interview but not change its status.")
+        raise PermissionDenied()
+
+
+def require_staff(user) -> None:
+    """Bulk operations across interviews (bulk export) are for staff, admins and superusers."""
+    if not (user.is_superuser or user.role in (Role.STAFF, Role.ADMIN)):
+        raise PermissionDenied("Only staff and admins may do this.")

@@ -1,0 +1,3 @@
+"""Built-in HTML pages (the browser interview and the live observer view)."""
+
+urlpatterns: list = []

@@ -1,0 +1,360 @@
+"""REST endpoints for interviews: validate → call a service or selector → serialize.
+
+Input is validated completely before the first query, so malformed input costs nothing.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.views import APIView
+
+from interviews import selectors, services
+from interviews.filters import InterviewFilter
+from interviews.models import InterviewStatus, Language, MessageRole, TechnicalLevel
+from interviews.permissions import Action, InterviewAccessPermission, Scope, scope_of
+from interviews.serializers import (
+    InterviewDetailOutputSerializer,
+    InterviewOutputSerializer,
+    MessageOutputSerializer,
+)
+from interviewsvc.api import field_errors, paginate, success
+from interviewsvc.errors import ValidationFailed
+from interviewsvc.schema import envelope, errors_for
+
+
+class StrictSerializer(serializers.Serializer):
+    """An input serializer that refuses fields it does not declare (422 ``unknown_field``)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: [serializers.ErrorDetail("Unknown field.", code="unknown_field")] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+def validated(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def parse_uuid(value: str, field: str = "interview_id") -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise ValidationFailed(
+            f"{field}: Must be a valid UUID.",
+            errors=[{"field": field, "error": "Must be a valid UUID.", "type": "invalid_uuid"}],
+        ) from exc
+
+
+def ws_url_for(request, interview_id) -> str:
+    base = settings.PUBLIC_WS_BASE_URL.rstrip("/")
+    if not base:
+        scheme = "wss" if request.is_secure() else "ws"
+        base = f"{scheme}://{request.get_host()}"
+    return f"{base}/ws/interviews/{interview_id}/"
+
+
+class AnswerText(serializers.CharField):
+    def __init__(self, **kwargs):
+        super().__init__(max_length=settings.MAX_MESSAGE_CHARS, allow_blank=False, trim_whitespace=True, **kwargs)
+
+
+class InterviewObjectView(APIView):
+    """Base for endpoints about one interview: parses the id, loads it, checks access."""
+
+    permission_classes = [InterviewAccessPermission]
+    interview_action = Action.VIEW
+
+    def get_interview(self, interview_id: uuid.UUID):
+        interview = selectors.interview_get(interview_id=interview_id)
+        self.check_object_permissions(self.request, interview)
+        return interview
+
+
+# --- start / continue ------------------------------------------------------------------------
+
+
+class TurnOutputSerializer(serializers.Serializer):
+    question = serializers.CharField()
+    question_number = serializers.IntegerField()
+    is_final = serializers.BooleanField()
+    interview = InterviewOutputSerializer()
+
+
+class StartOutputSerializer(TurnOutputSerializer):
+    interview_id = serializers.UUIDField()
+    message = MessageOutputSerializer()
+    ws_url = serializers.CharField()
+
+
+class ContinueOutputSerializer(TurnOutputSerializer):
+    user_message = MessageOutputSerializer()
+    assistant_message = MessageOutputSerializer(allow_null=True)
+
+
+class InterviewStartView(APIView):
+    class InputSerializer(StrictSerializer):
+        language = serializers.ChoiceField(choices=Language.choices, default=Language.ES)
+        technical_level = serializers.ChoiceField(choices=TechnicalLevel.choices, default=TechnicalLevel.BASIC)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: envelope(StartOutputSerializer), **errors_for(400, 401, 413, 422, 429)},
+        tags=["interviews"],
+    )
+    def post(self, request):
+        data = validated(self.InputSerializer, request.data)
+        result = services.interview_start(user=request.user, **data)
+        body = {
+            "interview_id": result.interview.id,
+            "question": result.turn.question,
+            "question_number": result.turn.index,
+            "is_final": result.turn.is_final,
+            "interview": result.interview,
+            "message": result.message,
+            "ws_url": ws_url_for(request, result.interview.id),
+        }
+        return success(request, StartOutputSerializer(body).data, "Interview started", status=201)
+
+
+class InterviewContinueView(InterviewObjectView):
+    interview_action = Action.PARTICIPATE
+
+    class InputSerializer(StrictSerializer):
+        interview_id = serializers.UUIDField()
+        user_response = AnswerText()
+        client_message_id = serializers.CharField(max_length=64, required=False, allow_null=True)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: envelope(ContinueOutputSerializer), **errors_for(400, 401, 403, 404, 409, 413, 422, 429)},
+        tags=["interviews"],
+    )
+    def post(self, request):
+        data = validated(self.InputSerializer, request.data)
+        self.get_interview(data["interview_id"])
+        result = services.interview_continue(
+            interview_id=data["interview_id"],
+            answer=data["user_response"],
+            client_message_id=data.get("client_message_id"),
+        )
+        reply = result.assistant_message
+        body = {
+            "question": reply.content if reply else "",
+            "question_number": result.question_number,
+            "is_final": result.is_final,
+            "interview": result.interview,
+            "user_message": result.user_message,
+            "assistant_message": reply,
+        }
+        message = "Answer already recorded" if result.replayed else "Answer recorded"
+        return success(request, ContinueOutputSerializer(body).data, message)
+
+
+# --- list / stats ----------------------------------------------------------------------------
+
+
+class ListQuerySerializer(serializers.Serializer):
+    page = serializers.IntegerField(min_value=1, default=1)
+    page_size = serializers.IntegerField(min_value=1, max_value=100, default=20)
+
+
+def filtered_interviews(request):
+    """The caller's interviews narrowed by the list's query parameters (422 when invalid).
+
+    Employees' ``employee_id`` filter is ignored: they only ever see their own.
+    """
+    params = request.query_params.copy()
+    if scope_of(request.user) is Scope.OWN:
+        params.pop("employee_id", None)
+    filterset = InterviewFilter(params, queryset=selectors.interview_list_visible_to(user=request.user))
+    if not filterset.is_valid():
+        errors = field_errors(_form_errors(filterset.errors))
+        raise ValidationFailed(f"{errors[0]['field']}: {errors[0]['error']}", errors=errors)
+    return filterset
+
+
+def _form_errors(form_errors) -> dict:
+    return {
+        field: [serializers.ErrorDetail(e["message"], code=e["code"] or "invalid") for e in errs]
+        for field, errs in form_errors.get_json_data().items()
+    }
+
+
+LIST_PARAMETERS = [
+    OpenApiParameter("status", enum=InterviewStatus.values),
+    OpenApiParameter("language", enum=Language.values),
+    OpenApiParameter("technical_level", enum=TechnicalLevel.values),
+    OpenApiParameter("employee_id", type=uuid.UUID),
+    OpenApiParameter("start_date", type=str, description="ISO date, inclusive, on started_at"),
+    OpenApiParameter("end_date", type=str, description="ISO date, inclusive, on started_at"),
+    OpenApiParameter("search", type=str, description="Text contained in any message"),
+    OpenApiParameter("ordering", enum=["started_at", "-started_at", "updated_at", "-updated_at"]),
+]
+
+
+class InterviewListView(APIView):
+    @extend_schema(
+        parameters=[
+            *LIST_PARAMETERS,
+            OpenApiParameter("page", type=int),
+            OpenApiParameter("page_size", type=int, description="Default 20, at most 100"),
+        ],
+        responses={200: envelope(InterviewOutputSerializer, many=True, listing=True), **errors_for(401, 422, 429)},
+        tags=["interviews"],
+    )
+    def get(self, request):
+        paging = validated(
+            ListQuerySerializer, {k: v for k, v in request.query_params.items() if k in ("page", "page_size")}
+        )
+        filterset = filtered_interviews(request)
+        queryset = filterset.qs
+        if "ordering" not in filterset.applied():
+            queryset = queryset.order_by("-started_at", "-id")
+        offset, limit, pagination = paginate(page=paging["page"], page_size=paging["page_size"], total=queryset.count())
+        rows = list(queryset[offset : offset + limit]) if offset < pagination["total_items"] else []
+        meta = {"pagination": pagination, "filters": filterset.applied(), "scope": str(scope_of(request.user))}
+        return success(request, InterviewOutputSerializer(rows, many=True).data, "Interviews retrieved", meta=meta)
+
+
+class StatsOutputSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    by_status = serializers.DictField(child=serializers.IntegerField())
+    by_language = serializers.DictField(child=serializers.IntegerField())
+    average_duration_minutes = serializers.FloatField(allow_null=True)
+    average_messages = serializers.FloatField(allow_null=True)
+    scope = serializers.CharField()
+
+
+class InterviewStatsView(APIView):
+    @extend_schema(
+        parameters=LIST_PARAMETERS,
+        responses={200: envelope(StatsOutputSerializer), **errors_for(401, 422, 429)},
+        tags=["interviews"],
+    )
+    def get(self, request):
+        queryset = filtered_interviews(request).qs.order_by()
+        by_status = dict.fromkeys(InterviewStatus.values, 0)
+        by_status.update(dict(queryset.values_list("status").annotate(n=Count("id"))))
+        by_language = dict.fromkeys(Language.values, 0)
+        by_language.update(dict(queryset.values_list("language").annotate(n=Count("id"))))
+        duration = ExpressionWrapper(F("completed_at") - F("started_at"), output_field=DurationField())
+        averages = queryset.aggregate(messages=Avg("message_count"))
+        ended = queryset.filter(status=InterviewStatus.COMPLETED, completed_at__isnull=False)
+        avg_duration = ended.aggregate(d=Avg(duration))["d"]
+        body = {
+            "total": sum(by_status.values()),
+            "by_status": by_status,
+            "by_language": by_language,
+            "average_duration_minutes": round(avg_duration.total_seconds() / 60, 2) if avg_duration else None,
+            "average_messages": round(averages["messages"], 2) if averages["messages"] is not None else None,
+            "scope": str(scope_of(request.user)),
+        }
+        return success(request, body, "Interview statistics")
+
+
+# --- one interview ---------------------------------------------------------------------------
+
+
+class InterviewDetailView(InterviewObjectView):
+    def interview_action(self, request):
+        return Action.CHANGE_STATUS if request.method == "PATCH" else Action.VIEW
+
+    class PatchInputSerializer(StrictSerializer):
+        status = serializers.ChoiceField(choices=InterviewStatus.choices)
+
+    @extend_schema(
+        responses={200: envelope(InterviewDetailOutputSerializer), **errors_for(401, 403, 404, 422, 429)},
+        tags=["interviews"],
+    )
+    def get(self, request, interview_id):
+        interview = self.get_interview(parse_uuid(interview_id))
+        data = InterviewOutputSerializer(interview).data
+        data["messages"] = MessageOutputSerializer(selectors.interview_messages(interview=interview), many=True).data
+        return success(request, data, "Interview retrieved")
+
+    @extend_schema(
+        request=PatchInputSerializer,
+        responses={200: envelope(InterviewOutputSerializer), **errors_for(400, 401, 403, 404, 409, 413, 422, 429)},
+        tags=["interviews"],
+    )
+    def patch(self, request, interview_id):
+        pk = parse_uuid(interview_id)
+        data = validated(self.PatchInputSerializer, request.data)
+        self.get_interview(pk)
+        interview = services.interview_status_change(interview_id=pk, status=data["status"])
+        return success(request, InterviewOutputSerializer(interview).data, "Interview updated")
+
+
+class InterviewMessagesView(InterviewObjectView):
+    class QuerySerializer(serializers.Serializer):
+        after = serializers.IntegerField(min_value=0, default=0)
+        limit = serializers.IntegerField(min_value=1, max_value=500, default=100)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("after", type=int, description="Sequence number; default 0"),
+            OpenApiParameter("limit", type=int, description="Default 100, at most 500"),
+        ],
+        responses={200: envelope(MessageOutputSerializer, many=True), **errors_for(401, 403, 404, 422, 429)},
+        tags=["interviews"],
+    )
+    def get(self, request, interview_id):
+        pk = parse_uuid(interview_id)
+        query = validated(
+            self.QuerySerializer, {k: v for k, v in request.query_params.items() if k in ("after", "limit")}
+        )
+        interview = self.get_interview(pk)
+        messages = selectors.interview_messages(interview=interview, after=query["after"], limit=query["limit"])
+        return success(request, MessageOutputSerializer(messages, many=True).data, "Messages retrieved")
+
+
+# --- import ----------------------------------------------------------------------------------
+
+
+class MigratedMessageSerializer(StrictSerializer):
+    role = serializers.ChoiceField(choices=MessageRole.choices)
+    content = serializers.CharField(max_length=settings.MAX_MESSAGE_CHARS, allow_blank=False, trim_whitespace=False)
+    timestamp = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class MigrateOutputSerializer(serializers.Serializer):
+    interview_id = serializers.UUIDField()
+    message_count = serializers.IntegerField()
+
+
+class InterviewMigrateView(APIView):
+    class InputSerializer(StrictSerializer):
+        session_id = serializers.CharField(max_length=255)
+        conversation_history = serializers.ListField(
+            child=MigratedMessageSerializer(), allow_empty=False, max_length=settings.MIGRATE_MAX_MESSAGES
+        )
+        language = serializers.ChoiceField(choices=Language.choices)
+        technical_level = serializers.ChoiceField(choices=TechnicalLevel.choices, default=TechnicalLevel.BASIC)
+        status = serializers.ChoiceField(choices=InterviewStatus.choices, default=InterviewStatus.COMPLETED)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: envelope(MigrateOutputSerializer), **errors_for(400, 401, 409, 413, 422, 429)},
+        tags=["interviews"],
+    )
+    def post(self, request):
+        data = validated(self.InputSerializer, request.data)
+        interview = services.interview_migrate(
+            user=request.user,
+            session_id=data["session_id"],
+            history=data["conversation_history"],
+            language=data["language"],
+            technical_level=data["technical_level"],
+            status=data["status"],
+        )
+        body = {"interview_id": interview.id, "message_count": interview.message_count}
+        return success(request, body, "Conversation imported", status=201)

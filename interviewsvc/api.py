@@ -1,0 +1,190 @@
+"""The response envelope, the exception handler and the pagination: one place each.
+
+Success: ``{status, code, message, data, errors: null, meta}``.
+Error:   ``{status: "error", code, error_code, message, data: null, errors: [...], meta}``.
+"""
+
+import logging
+import math
+import uuid
+from datetime import UTC, datetime
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+from rest_framework_simplejwt.exceptions import InvalidToken
+
+from interviewsvc.errors import ServiceError
+
+logger = logging.getLogger("interviewsvc.api")
+
+RETRY_AFTER_UNAVAILABLE = 5
+
+
+def request_id_of(request) -> str:
+    rid = getattr(request, "request_id", None)
+    if rid is None and hasattr(request, "_request"):
+        rid = getattr(request._request, "request_id", None)
+    return rid or str(uuid.uuid4())
+
+
+def meta_for(request, **extra) -> dict:
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {"request_id": request_id_of(request), "timestamp": now, **extra}
+
+
+def success(request, data, message: str, *, status: int = 200, meta: dict | None = None, headers=None) -> Response:
+    body = {
+        "status": "success",
+        "code": status,
+        "message": message,
+        "data": data,
+        "errors": None,
+        "meta": meta_for(request, **(meta or {})),
+    }
+    return Response(body, status=status, headers=headers)
+
+
+def error_body(request, *, status: int, error_code: str, message: str, errors: list | None = None) -> dict:
+    return {
+        "status": "error",
+        "code": status,
+        "error_code": error_code,
+        "message": message,
+        "data": None,
+        "errors": errors or [],
+        "meta": meta_for(request),
+    }
+
+
+def error_json_response(request, *, status: int, error_code: str, message: str, errors=None, headers=None):
+    """The error envelope as a plain Django response, for middleware and URL-level handlers."""
+    response = JsonResponse(
+        error_body(request, status=status, error_code=error_code, message=message, errors=errors), status=status
+    )
+    for key, value in (headers or {}).items():
+        response[key] = value
+    return response
+
+
+# --- validation errors -> the contract's ``errors`` list -------------------------------------
+
+_TYPE_BY_CODE = {
+    "invalid": "invalid",
+    "required": "required",
+    "null": "required",
+    "blank": "blank",
+    "max_length": "too_long",
+    "min_length": "too_short",
+    "invalid_choice": "invalid_choice",
+    "max_value": "too_large",
+    "min_value": "too_small",
+    "unknown_field": "unknown_field",
+}
+
+
+def field_errors(detail, prefix: str = "") -> list[dict]:
+    """Flatten DRF's nested ``ErrorDetail`` structure into ``[{field, error, type}]``."""
+    out: list[dict] = []
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = "" if key in ("non_field_errors", "__all__") else str(key)
+            out.extend(field_errors(value, f"{prefix}.{name}" if prefix and name else (name or prefix)))
+    elif isinstance(detail, list):
+        if detail and all(isinstance(item, dict | list) for item in detail):
+            for index, item in enumerate(detail):
+                out.extend(field_errors(item, f"{prefix}[{index}]"))
+        else:
+            for item in detail:
+                out.extend(field_errors(item, prefix))
+    else:
+        code = getattr(detail, "code", "invalid") or "invalid"
+        message = str(detail)
+        code_type = "invalid_uuid" if code == "invalid" and "UUID" in message else _TYPE_BY_CODE.get(code, code)
+        out.append({"field": prefix or None, "error": message, "type": code_type})
+    return out
+
+
+def _first_message(errors: list[dict], default: str) -> str:
+    if not errors:
+        return default
+    first = errors[0]
+    return f"{first['field']}: {first['error']}" if first.get("field") else first["error"]
+
+
+def exception_handler(exc, context):
+    """Map every exception raised under DRF to the error envelope."""
+    request = context.get("request")
+    headers: dict[str, str] = {}
+    errors: list[dict] = []
+
+    if isinstance(exc, ServiceError):
+        status, code, message, errors = exc.status_code, exc.error_code, exc.message, exc.errors
+        if status == 503:
+            headers["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE)
+    elif isinstance(exc, drf.ValidationError):
+        errors = field_errors(exc.detail)
+        status, code = 422, "validation_error"
+        message = _first_message(errors, "Validation failed")
+    elif isinstance(exc, drf.ParseError):
+        status, code, message = 400, "malformed_request", f"Malformed request body: {exc.detail}"
+    elif isinstance(exc, RequestDataTooBig):
+        status, code, message = 413, "payload_too_large", "Request body is larger than the configured limit."
+    elif isinstance(exc, InvalidToken):
+        status, code, message = 401, "token_invalid", "Token is invalid, expired or revoked."
+    elif isinstance(exc, drf.NotAuthenticated):
+        status, code, message = 401, "not_authenticated", "Authentication credentials were not provided."
+    elif isinstance(exc, drf.AuthenticationFailed):
+        status, code, message = 401, "token_invalid", str(exc.detail)
+    elif isinstance(exc, drf.PermissionDenied | DjangoPermissionDenied):
+        status, code, message = 403, "permission_denied", "You do not have permission to perform this action."
+    elif isinstance(exc, drf.NotFound | Http404):
+        status, code, message = 404, "not_found", "Not found."
+    elif isinstance(exc, drf.MethodNotAllowed):
+        status, code, message = 405, "method_not_allowed", str(exc.detail)
+    elif isinstance(exc, drf.NotAcceptable):
+        status, code, message = 406, "not_acceptable", str(exc.detail)
+    elif isinstance(exc, drf.UnsupportedMediaType):
+        status, code, message = 415, "unsupported_media_type", str(exc.detail)
+    elif isinstance(exc, drf.Throttled):
+        status, code = 429, "throttled"
+        wait = math.ceil(exc.wait) if exc.wait is not None else 1
+        message = f"Request was throttled. Retry in {wait} seconds."
+        headers["Retry-After"] = str(wait)
+    elif isinstance(exc, OperationalError | InterfaceError):
+        logger.warning("database unavailable: %s", exc)
+        status, code, message = 503, "service_unavailable", "The database is unavailable; try again shortly."
+        headers["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE)
+    elif isinstance(exc, drf.APIException):
+        status, code, message = exc.status_code, exc.default_code, str(exc.detail)
+    elif isinstance(exc, DatabaseError):
+        logger.exception("database error")
+        status, code, message = 500, "internal_error", "Internal server error."
+    else:
+        logger.exception("unhandled error", exc_info=exc)
+        status, code, message = 500, "internal_error", "Internal server error."
+
+    if status in (401,):
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="api"')
+    body = error_body(request, status=status, error_code=code, message=message, errors=errors)
+    return Response(body, status=status, headers=headers)
+
+
+# --- pagination ------------------------------------------------------------------------------
+
+
+def paginate(*, page: int, page_size: int, total: int) -> tuple[int, int, dict]:
+    """Return ``(offset, limit, meta.pagination)``; a page past the end is simply empty."""
+    total_pages = math.ceil(total / page_size) if total else 0
+    pagination = {
+        "total_items": total,
+        "total_pages": total_pages,
+        "current_page": page,
+        "page_size": page_size,
+        "has_next": page < total_pages,
+        "has_previous": page > 1,
+    }
+    return (page - 1) * page_size, page_size, pagination

@@ -1,0 +1,38 @@
+"""The project's exceptions. Services raise these; the API handler maps them to HTTP once."""
+
+
+class ServiceError(Exception):
+    """A failure a client can act on: carries its HTTP status and stable ``error_code``."""
+
+    status_code = 400
+    error_code = "bad_request"
+    default_message = "Bad request"
+
+    def __init__(self, message: str | None = None, *, errors: list[dict] | None = None):
+        self.message = message or self.default_message
+        self.errors = errors or []
+        super().__init__(self.message)
+
+
+class ValidationFailed(ServiceError):
+    status_code = 422
+    error_code = "validation_error"
+    default_message = "Validation failed"
+
+
+class NotAuthenticated(ServiceError):
+    status_code = 401
+    error_code = "not_authenticated"
+    default_message = "Authentication credentials were not provided."
+
+
+class PermissionDenied(ServiceError):
+    status_code = 403
+    error_code = "permission_denied"
+    default_message = "Your role does not allow this action."
+
+
+class ServiceUnavailable(ServiceError):
+    status_code = 503
+    error_code = "service_unavailable"
+    default_message = "A required backend is unavailable; try again shortly."

@@ -1,0 +1,70 @@
+"""Request id and body-size limit, both usable under ASGI without a thread hop."""
+
+import re
+import uuid
+
+from asgiref.sync import iscoroutinefunction
+from django.conf import settings
+from django.utils.decorators import sync_and_async_middleware
+
+from interviewsvc.api import error_json_response
+
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def _assign_request_id(request) -> None:
+    incoming = request.headers.get("X-Request-ID", "")
+    request.request_id = incoming if _VALID_REQUEST_ID.match(incoming) else str(uuid.uuid4())
+
+
+@sync_and_async_middleware
+def RequestIdMiddleware(get_response):  # noqa: N802 - Django middleware naming
+    """Give every request an id (echoing a valid incoming ``X-Request-ID``) and return it."""
+    if iscoroutinefunction(get_response):
+
+        async def middleware(request):
+            _assign_request_id(request)
+            response = await get_response(request)
+            response["X-Request-ID"] = request.request_id
+            return response
+
+    else:
+
+        def middleware(request):
+            _assign_request_id(request)
+            response = get_response(request)
+            response["X-Request-ID"] = request.request_id
+            return response
+
+    return middleware
+
+
+def _too_large(request):
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    if length > settings.MAX_REQUEST_BODY_BYTES:
+        return error_json_response(
+            request,
+            status=413,
+            error_code="payload_too_large",
+            message=f"Request body is {length} bytes; the limit is {settings.MAX_REQUEST_BODY_BYTES}.",
+        )
+    return None
+
+
+@sync_and_async_middleware
+def BodySizeLimitMiddleware(get_response):  # noqa: N802 - Django middleware naming
+    """Refuse a body over ``MAX_REQUEST_BODY_BYTES`` with 413 before anything parses it."""
+    if iscoroutinefunction(get_response):
+
+        async def middleware(request):
+            return _too_large(request) or await get_response(request)
+
+    else:
+
+        def middleware(request):
+            return _too_large(request) or get_response(request)
+
+    return middleware
