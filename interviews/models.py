@@ -122,3 +122,42 @@ class InterviewMessage(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.sequence_number} {self.role}"
+
+
+class ExportFormat(models.TextChoices):
+    JSON = "json", "JSON"
+    MD = "md", "Markdown"
+    TXT = "txt", "Text"
+    CSV = "csv", "CSV"
+    PDF = "pdf", "PDF"
+    DOCX = "docx", "Word (DOCX)"
+    ZIP = "zip", "ZIP (bulk)"
+
+
+class InterviewExport(models.Model):
+    """Audit record of one export: who exported what, when, in which format."""
+
+    class Kind(models.TextChoices):
+        SINGLE = "single", "One interview"
+        BULK = "bulk", "Bulk (filters)"
+        ADMIN = "admin", "Admin action"
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SINGLE)
+    # Set for single exports; a bulk export lists its interviews in ``interview_ids``.
+    interview = models.ForeignKey(Interview, null=True, blank=True, on_delete=models.SET_NULL, related_name="exports")
+    interview_ids = models.JSONField(default=list, blank=True)
+    interview_count = models.PositiveIntegerField(default=1)
+    format = models.CharField(max_length=8, choices=ExportFormat.choices)
+    filters = models.JSONField(default=dict, blank=True)
+    exported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="interview_exports"
+    )
+    organization_id = models.UUIDField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} export ({self.format}) by {self.exported_by_id}"
