@@ -91,6 +91,9 @@ def field_errors(detail, prefix: str = "") -> list[dict]:
     out: list[dict] = []
     if isinstance(detail, dict):
         for key, value in detail.items():
+            if isinstance(key, int):  # ListField items: conversation_history[3].role
+                out.extend(field_errors(value, f"{prefix}[{key}]"))
+                continue
             name = "" if key in ("non_field_errors", "__all__") else str(key)
             out.extend(field_errors(value, f"{prefix}.{name}" if prefix and name else (name or prefix)))
     elif isinstance(detail, list):

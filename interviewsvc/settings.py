@@ -201,6 +201,7 @@ SIMPLE_JWT = {
     "AUDIENCE": env.str("JWT_AUDIENCE", default="") or None,
     "LEEWAY": env.int("JWT_LEEWAY_SECONDS", default=0),
     "AUTH_HEADER_TYPES": ("Bearer",),
+    "AUTH_TOKEN_CLASSES": ("accounts.tokens.ServiceAccessToken",),
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
     "TOKEN_OBTAIN_SERIALIZER": "accounts.serializers.TokenObtainSerializer",

@@ -5,7 +5,7 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789abcdef0123456789abcdef")
 
 from interviewsvc.settings import *  # noqa: F403
-from interviewsvc.settings import REST_FRAMEWORK
+from interviewsvc.settings import MIDDLEWARE, REST_FRAMEWORK
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
@@ -17,3 +17,5 @@ REST_FRAMEWORK = {
     **REST_FRAMEWORK,
     "DEFAULT_THROTTLE_RATES": {"anon": "100000/minute", "user": "100000/minute"},
 }
+# Tests never collect static files; WhiteNoise would only warn about the missing directory.
+MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("whitenoise.")]
