@@ -34,6 +34,9 @@ class InterviewMessageInline(admin.TabularInline):
     can_delete = False
     show_change_link = False
 
+    def has_view_permission(self, request, obj=None) -> bool:
+        return _is_reviewer(request.user)
+
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
