@@ -101,17 +101,18 @@ class ContinueOutputSerializer(TurnOutputSerializer):
 
 
 class InterviewStartView(APIView):
-    class InputSerializer(StrictSerializer):
+    class StartInputSerializer(StrictSerializer):
         language = serializers.ChoiceField(choices=Language.choices, default=Language.ES)
         technical_level = serializers.ChoiceField(choices=TechnicalLevel.choices, default=TechnicalLevel.BASIC)
 
     @extend_schema(
-        request=InputSerializer,
+        request=StartInputSerializer,
+        operation_id="interviews_start",
         responses={201: envelope(StartOutputSerializer), **errors_for(400, 401, 413, 422, 429)},
         tags=["interviews"],
     )
     def post(self, request):
-        data = validated(self.InputSerializer, request.data)
+        data = validated(self.StartInputSerializer, request.data)
         result = services.interview_start(user=request.user, **data)
         body = {
             "interview_id": result.interview.id,
@@ -128,18 +129,19 @@ class InterviewStartView(APIView):
 class InterviewContinueView(InterviewObjectView):
     interview_action = Action.PARTICIPATE
 
-    class InputSerializer(StrictSerializer):
+    class ContinueInputSerializer(StrictSerializer):
         interview_id = serializers.UUIDField()
         user_response = AnswerText()
         client_message_id = serializers.CharField(max_length=64, required=False, allow_null=True)
 
     @extend_schema(
-        request=InputSerializer,
+        request=ContinueInputSerializer,
+        operation_id="interviews_continue",
         responses={200: envelope(ContinueOutputSerializer), **errors_for(400, 401, 403, 404, 409, 413, 422, 429)},
         tags=["interviews"],
     )
     def post(self, request):
-        data = validated(self.InputSerializer, request.data)
+        data = validated(self.ContinueInputSerializer, request.data)
         self.get_interview(data["interview_id"])
         result = services.interview_continue(
             interview_id=data["interview_id"],
@@ -208,6 +210,7 @@ class InterviewListView(APIView):
             OpenApiParameter("page", type=int),
             OpenApiParameter("page_size", type=int, description="Default 20, at most 100"),
         ],
+        operation_id="interviews_list",
         responses={200: envelope(InterviewOutputSerializer, many=True, listing=True), **errors_for(401, 422, 429)},
         tags=["interviews"],
     )
@@ -237,6 +240,7 @@ class StatsOutputSerializer(serializers.Serializer):
 class InterviewStatsView(APIView):
     @extend_schema(
         parameters=LIST_PARAMETERS,
+        operation_id="interviews_stats",
         responses={200: envelope(StatsOutputSerializer), **errors_for(401, 422, 429)},
         tags=["interviews"],
     )
@@ -272,6 +276,7 @@ class InterviewDetailView(InterviewObjectView):
         status = serializers.ChoiceField(choices=InterviewStatus.choices)
 
     @extend_schema(
+        operation_id="interviews_retrieve",
         responses={200: envelope(InterviewDetailOutputSerializer), **errors_for(401, 403, 404, 422, 429)},
         tags=["interviews"],
     )
@@ -283,6 +288,7 @@ class InterviewDetailView(InterviewObjectView):
 
     @extend_schema(
         request=PatchInputSerializer,
+        operation_id="interviews_update_status",
         responses={200: envelope(InterviewOutputSerializer), **errors_for(400, 401, 403, 404, 409, 413, 422, 429)},
         tags=["interviews"],
     )
@@ -304,6 +310,7 @@ class InterviewMessagesView(InterviewObjectView):
             OpenApiParameter("after", type=int, description="Sequence number; default 0"),
             OpenApiParameter("limit", type=int, description="Default 100, at most 500"),
         ],
+        operation_id="interviews_messages",
         responses={200: envelope(MessageOutputSerializer, many=True), **errors_for(401, 403, 404, 422, 429)},
         tags=["interviews"],
     )
@@ -332,7 +339,7 @@ class MigrateOutputSerializer(serializers.Serializer):
 
 
 class InterviewMigrateView(APIView):
-    class InputSerializer(StrictSerializer):
+    class MigrateInputSerializer(StrictSerializer):
         session_id = serializers.CharField(max_length=255)
         conversation_history = serializers.ListField(
             child=MigratedMessageSerializer(), allow_empty=False, max_length=settings.MIGRATE_MAX_MESSAGES
@@ -342,12 +349,13 @@ class InterviewMigrateView(APIView):
         status = serializers.ChoiceField(choices=InterviewStatus.choices, default=InterviewStatus.COMPLETED)
 
     @extend_schema(
-        request=InputSerializer,
+        request=MigrateInputSerializer,
+        operation_id="interviews_migrate",
         responses={201: envelope(MigrateOutputSerializer), **errors_for(400, 401, 409, 413, 422, 429)},
         tags=["interviews"],
     )
     def post(self, request):
-        data = validated(self.InputSerializer, request.data)
+        data = validated(self.MigrateInputSerializer, request.data)
         interview = services.interview_migrate(
             user=request.user,
             session_id=data["session_id"],

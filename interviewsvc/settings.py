@@ -178,11 +178,21 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "REST API of interviewsvc. Every response uses the success or error envelope.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and Swagger UI are public: they describe the API, they expose no data.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "InterviewStatusEnum": "interviews.models.InterviewStatus",
+        "SuccessStatusEnum": ["success"],
+        "ErrorStatusEnum": ["error"],
+        "UserRoleEnum": "accounts.models.Role",
+        "MessageRoleEnum": "interviews.models.MessageRole",
+    },
 }
 
 # --- JWT ------------------------------------------------------------------------------------

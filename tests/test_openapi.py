@@ -1,0 +1,58 @@
+"""The OpenAPI schema describes the API, and the API keeps to it under generated input."""
+
+import pytest
+import schemathesis
+from django.core.wsgi import get_wsgi_application
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from accounts.serializers import TokenObtainSerializer
+from tests.factories import UserFactory
+
+schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", get_wsgi_application())
+
+
+def test_schema_and_swagger_ui_are_served_without_auth(client):
+    spec = client.get("/api/v1/schema/?format=json")
+    assert spec.status_code == 200
+    paths = spec.json()["paths"]
+    for path in [
+        "/api/v1/auth/token/",
+        "/api/v1/interviews/start/",
+        "/api/v1/interviews/continue/",
+        "/api/v1/interviews/",
+        "/api/v1/interviews/{interview_id}/",
+        "/api/v1/interviews/{interview_id}/messages/",
+        "/api/v1/interviews/migrate/",
+        "/api/v1/interviews/stats/",
+    ]:
+        assert path in paths, path
+    start = paths["/api/v1/interviews/start/"]["post"]["responses"]
+    assert {"201", "401", "422", "503"} <= set(start)
+    assert "ErrorEnvelope" in str(start["422"])
+    ui = client.get("/api/v1/docs/")
+    assert ui.status_code == 200
+    assert b"swagger-ui" in ui.content
+    # Swagger UI's assets are served from this service (drf-spectacular-sidecar), not a CDN.
+    assert b"cdn" not in ui.content.lower()
+
+
+@pytest.fixture
+def fuzz_headers(db):
+    user = UserFactory()
+    return {"Authorization": f"Bearer {TokenObtainSerializer.get_token(user).access_token}"}
+
+
+@pytest.mark.django_db
+@schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_api_keeps_to_its_schema(case, fuzz_headers):
+    case.call_and_validate(
+        headers=fuzz_headers,
+        checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance],
+    )
