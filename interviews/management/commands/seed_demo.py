@@ -61,15 +61,13 @@ class Command(BaseCommand):
                 )
             users[username] = user
 
-        plan = [(users["demo-employee"], Language.ES, n) for n in range(interviews)] + [
-            (users["demo-employee-en"], Language.EN, n) for n in range(interviews)
+        # Idempotent by count: each demo employee ends up with ``interviews`` interviews.
+        todo = [
+            (users[username], language, n)
+            for username, language in (("demo-employee", Language.ES), ("demo-employee-en", Language.EN))
+            for n in range(Interview.objects.filter(employee=users[username]).count(), interviews)
         ]
-        missing = [
-            item
-            for item in plan
-            if not Interview.objects.filter(employee=item[0], session_id=f"demo-{item[2]}").exists()
-        ]
-        for user, language, n in tqdm(missing, desc="demo interviews", disable=len(missing) < 20 or None):
+        for user, language, n in tqdm(todo, desc="demo interviews", disable=len(todo) < 20 or None):
             self._interview(user, language, n)
 
         self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in at http://127.0.0.1:8000/admin/ with:"))
@@ -82,8 +80,6 @@ class Command(BaseCommand):
         levels = list(TechnicalLevel.values)
         result = interview_start(user=user, language=language, technical_level=levels[n % len(levels)])
         interview = result.interview
-        # Mark it as demo data so a second run finds it (session ids are unique per employee).
-        Interview.objects.filter(pk=interview.pk).update(session_id=f"demo-{n}")
         answers = ANSWERS[language][: 2 + n * 2] if n < 2 else ANSWERS[language]
         for answer in answers:
             turn = interview_continue(interview_id=interview.id, answer=answer)
