@@ -9,6 +9,7 @@ from rest_framework_simplejwt.tokens import Token
 
 from accounts.models import Role, User
 from accounts.services import user_provision_from_claims
+from interviewsvc.logging import bind_user
 
 
 def _uuid_or_none(value) -> uuid.UUID | None:
@@ -52,7 +53,9 @@ def user_from_token(validated_token: Token) -> User:
 
 class JWTAuthentication(authentication.JWTAuthentication):
     def get_user(self, validated_token: Token) -> User:
-        return user_from_token(validated_token)
+        user = user_from_token(validated_token)
+        bind_user(user)
+        return user
 
 
 __all__ = ["JWTAuthentication", "Role", "user_from_token"]

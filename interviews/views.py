@@ -22,6 +22,7 @@ from interviews.serializers import (
 )
 from interviewsvc.api import field_errors, paginate, success
 from interviewsvc.errors import ValidationFailed
+from interviewsvc.logging import bind_interview
 from interviewsvc.schema import envelope, errors_for
 
 
@@ -74,6 +75,7 @@ class InterviewObjectView(APIView):
     interview_action = Action.VIEW
 
     def get_interview(self, interview_id: uuid.UUID):
+        bind_interview(interview_id)
         interview = selectors.interview_get(interview_id=interview_id)
         self.check_object_permissions(self.request, interview)
         return interview
@@ -114,6 +116,7 @@ class InterviewStartView(APIView):
     def post(self, request):
         data = validated(self.StartInputSerializer, request.data)
         result = services.interview_start(user=request.user, **data)
+        bind_interview(result.interview.id)
         body = {
             "interview_id": result.interview.id,
             "question": result.turn.question,

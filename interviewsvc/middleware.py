@@ -8,6 +8,7 @@ from django.conf import settings
 from django.utils.decorators import sync_and_async_middleware
 
 from interviewsvc.api import error_json_response
+from interviewsvc.logging import bind_request
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -15,6 +16,7 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 def _assign_request_id(request) -> None:
     incoming = request.headers.get("X-Request-ID", "")
     request.request_id = incoming if _VALID_REQUEST_ID.match(incoming) else str(uuid.uuid4())
+    bind_request(request.request_id)
 
 
 @sync_and_async_middleware
