@@ -2,7 +2,9 @@
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -44,8 +46,14 @@ def test_schema_and_swagger_ui_are_served_without_auth(client):
 
 @pytest.fixture
 def fuzz_headers(db):
+    # Like Django's test client: the WSGI app must not close the connection that holds the
+    # test's transaction at the end of each request.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
     user = UserFactory()
-    return {"Authorization": f"Bearer {TokenObtainSerializer.get_token(user).access_token}"}
+    yield {"Authorization": f"Bearer {TokenObtainSerializer.get_token(user).access_token}"}
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 @pytest.mark.django_db

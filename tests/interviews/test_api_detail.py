@@ -111,3 +111,13 @@ def test_employee_may_not_complete_own(client_for, employee):
     response = client_for(employee).patch(url(interview), {"status": "completed"}, format="json")
     assert response.status_code == 403
     assert response.json()["error_code"] == "permission_denied"
+
+
+def test_patch_query_count(client_for, admin_user, employee, django_assert_max_num_queries):
+    interview = InterviewFactory(employee=employee)
+    add_messages(interview, 50)
+    client = client_for(admin_user)
+    # user, interview (access check), lock, update (+ savepoint bookkeeping on some backends)
+    with django_assert_max_num_queries(6):
+        response = client.patch(url(interview), {"status": "paused"}, format="json")
+    assert response.status_code == 200

@@ -210,3 +210,20 @@ def test_concurrent_continue_calls_take_turns(employee):
     # Turns never interleave: after the first question, user and assistant alternate.
     assert [r for _, r in seqs] == ["assistant"] + ["user", "assistant"] * ((len(seqs) - 1) // 2)
     assert results.count(200) == (len(seqs) - 1) // 2
+
+
+def test_start_and_continue_query_counts(client_for, employee, django_assert_max_num_queries):
+    client = client_for(employee)
+    with django_assert_max_num_queries(6):
+        interview_id = start(client)["interview_id"]
+    # A long transcript must not make a turn more expensive: the history is never loaded whole.
+    interview = Interview.objects.get(pk=interview_id)
+    from tests.factories import add_messages
+
+    add_messages(interview, 200)
+    Interview.objects.filter(pk=interview_id).update(engine_state={"topic": 1, "followup": False})
+    with django_assert_max_num_queries(10):
+        response = client.post(
+            "/api/v1/interviews/continue", {"interview_id": interview_id, "user_response": LONG_ANSWER}, format="json"
+        )
+    assert response.status_code == 200
