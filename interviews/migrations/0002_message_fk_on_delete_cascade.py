@@ -17,26 +17,23 @@ def _fk_name(schema_editor) -> str | None:
     return None
 
 
-def cascade(apps, schema_editor):
+def _recreate_fk(schema_editor, on_delete: str) -> None:
     if schema_editor.connection.vendor != "postgresql":
         return
     name = _fk_name(schema_editor)
     schema_editor.execute(f'ALTER TABLE interviews_interviewmessage DROP CONSTRAINT "{name}"')
     schema_editor.execute(
         f'ALTER TABLE interviews_interviewmessage ADD CONSTRAINT "{name}" FOREIGN KEY (interview_id) '
-        "REFERENCES interviews_interview (id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED"
+        f"REFERENCES interviews_interview (id) {on_delete} DEFERRABLE INITIALLY DEFERRED"
     )
+
+
+def cascade(apps, schema_editor):
+    _recreate_fk(schema_editor, "ON DELETE CASCADE")
 
 
 def no_cascade(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    name = _fk_name(schema_editor)
-    schema_editor.execute(f'ALTER TABLE interviews_interviewmessage DROP CONSTRAINT "{name}"')
-    schema_editor.execute(
-        f'ALTER TABLE interviews_interviewmessage ADD CONSTRAINT "{name}" FOREIGN KEY (interview_id) '
-        "REFERENCES interviews_interview (id) DEFERRABLE INITIALLY DEFERRED"
-    )
+    _recreate_fk(schema_editor, "")
 
 
 class Migration(migrations.Migration):
