@@ -3,6 +3,8 @@
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import F, QuerySet
+from django.urls import reverse
+from django.utils.html import format_html
 
 from accounts.models import Role
 from interviews.exceptions import InvalidStatusTransition
@@ -83,7 +85,7 @@ class InterviewAdmin(admin.ModelAdmin):
         "updated_at",
         "engine_state",
     ]
-    readonly_fields = ["language", "technical_level", *readonly_fields]
+    readonly_fields = ["live_view", "language", "technical_level", *readonly_fields]
     fields = ["status", *readonly_fields]
     inlines = [InterviewMessageInline]
     show_full_result_count = False
@@ -91,6 +93,11 @@ class InterviewAdmin(admin.ModelAdmin):
     def get_queryset(self, request) -> QuerySet[Interview]:
         # Applies to the list, change, delete and history views alike.
         return super().get_queryset(request).filter(scope_filter(request.user))
+
+    @admin.display(description="Live")
+    def live_view(self, obj: Interview) -> str:
+        # The observer page follows the interview over the WebSocket (docs/realtime.md).
+        return format_html('<a href="{}">Watch live</a>', reverse("pages-watch", args=[obj.id]))
 
     @admin.display(description="Employee", ordering="employee__username")
     def employee_name(self, obj: Interview) -> str:

@@ -9,4 +9,5 @@ urlpatterns = [
     route("interviews", views.InterviewListView.as_view(), name="interview-list"),
     route("interviews/{interview_id}", views.InterviewDetailView.as_view(), name="interview-detail"),
     route("interviews/{interview_id}/messages", views.InterviewMessagesView.as_view(), name="interview-messages"),
+    route("interviews/{interview_id}/ws-ticket", views.InterviewWsTicketView.as_view(), name="interview-ws-ticket"),
 ]

@@ -369,3 +369,38 @@ class InterviewMigrateView(APIView):
         )
         body = {"interview_id": interview.id, "message_count": interview.message_count}
         return success(request, body, "Conversation imported", status=201)
+
+
+# --- realtime --------------------------------------------------------------------------------
+
+
+class WsTicketOutputSerializer(serializers.Serializer):
+    ticket = serializers.CharField()
+    expires_in = serializers.IntegerField(help_text="Seconds the ticket stays valid")
+    ws_url = serializers.CharField(help_text="The socket URL; connect to it with ?ticket=<ticket>")
+
+
+class InterviewWsTicketView(InterviewObjectView):
+    """A one-time ticket that opens one WebSocket to this interview (``docs/realtime.md``).
+
+    Anyone who may view the interview gets one: the socket decides participant or observer.
+    """
+
+    interview_action = Action.VIEW
+
+    @extend_schema(
+        request=None,
+        operation_id="interviews_ws_ticket",
+        responses={200: envelope(WsTicketOutputSerializer), **errors_for(401, 403, 404, 422, 429)},
+        tags=["interviews"],
+    )
+    def post(self, request, interview_id):
+        from interviews.tickets import ticket_issue
+
+        interview = self.get_interview(parse_uuid(interview_id))
+        body = {
+            "ticket": ticket_issue(user=request.user, interview_id=interview.id),
+            "expires_in": settings.WS_TICKET_TTL_SECONDS,
+            "ws_url": ws_url_for(request, interview.id),
+        }
+        return success(request, WsTicketOutputSerializer(body).data, "WebSocket ticket issued")

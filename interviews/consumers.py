@@ -1,0 +1,379 @@
+"""The interview stream: one WebSocket per interview (``shared/contract/REALTIME.md``).
+
+The consumer does no ORM work: everything that touches the database goes through
+``interviews.stream`` (selectors, the REST permission check) and ``interviews.services`` (the one
+write path) via ``database_sync_to_async``. It never sends a frame about a write itself: the
+services publish frames to the group ``interview.<id>`` after commit and every socket of the
+interview, on any process, forwards them from there (``interview_frames``). So a REST
+``continue``, an admin status change and a socket answer look the same on every open socket.
+
+Who receives what:
+
+- observers (staff and admins in scope) receive every frame published for the interview;
+- the participant receives the same, except a ``message`` frame that repeats an
+  ``answer_received`` or ``question`` of the same batch (the same message, twice);
+  ``message`` frames with nothing else about them (e.g. a system note) still reach it.
+
+Per socket: frames above ``WS_MAX_FRAME_BYTES`` close it with 1009; more than
+``WS_RATE_LIMIT_PER_MINUTE`` client frames in any 60 s get ``rate_limited`` and are dropped, and
+twice that closes it with 4429; no client frame for ``WS_IDLE_TIMEOUT_SECONDS`` closes it with 4408.
+"""
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from urllib.parse import parse_qs
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from interviews import services, stream, tickets
+from interviews.events import group_name
+from interviews.exceptions import InterviewAccessDenied, InterviewNotFound, VoiceUnavailable
+from interviewsvc.errors import ServiceError
+
+logger = logging.getLogger("interviews.consumers")
+
+CLOSE_NOT_AUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_IDLE = 4408
+CLOSE_RATE_LIMITED = 4429
+CLOSE_TOO_LARGE = 1009
+
+# Query parameters that would carry a credential in the URL (and so in access logs).
+CREDENTIAL_PARAMS = {"token", "access_token", "jwt", "access", "authorization", "bearer"}
+RATE_WINDOW_SECONDS = 60.0
+MAX_AUDIO_BYTES = 10 * 1024 * 1024  # buffered audio of one answer (about 10 minutes of Opus)
+CLIENT_MESSAGE_ID_MAX = 64
+
+
+class InvalidFrame(Exception):
+    """A client frame that cannot be acted on; answered with ``error`` ``invalid_message``."""
+
+
+class InterviewConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        self.role: str | None = None  # set once the socket is open; None means "not serving"
+        self.interview_id: uuid.UUID | None = None
+        self.group: str | None = None
+        self.language = "es"
+        self.last_activity = time.monotonic()
+        self.frame_times: deque[float] = deque()
+        self.audio = bytearray()
+        self.idle_task: asyncio.Task | None = None
+
+        offered = list(self.scope.get("subprotocols") or [])
+        # Accept first, then close with the contract's code: a handshake refused before accept
+        # reaches the client as a bare HTTP 403 and the reason would be lost. A client that
+        # offered ``bearer`` must get it back or browsers fail the connection.
+        await self.accept("bearer" if offered[:1] == ["bearer"] else None)
+
+        raw_id = str(self.scope["url_route"]["kwargs"].get("interview_id", ""))
+        try:
+            interview_id = uuid.UUID(raw_id)
+        except ValueError:
+            interview_id = None
+
+        user = await self._authenticate(offered, interview_id)
+        if user is None:
+            await self.close(code=CLOSE_NOT_AUTHENTICATED)
+            return
+        if interview_id is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+
+        # Join the group before reading ``last_sequence``: an event committed in between is
+        # then queued for this socket rather than lost. Nothing is forwarded until ``role`` is set.
+        self.group = group_name(interview_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        try:
+            opening = await database_sync_to_async(stream.socket_open)(user=user, interview_id=interview_id)
+        except InterviewNotFound:
+            await self._shut(CLOSE_NOT_FOUND)
+            return
+        except InterviewAccessDenied:
+            await self._shut(CLOSE_FORBIDDEN)
+            return
+
+        self.interview_id = interview_id
+        self.role = opening.role
+        self.language = opening.language
+        self.last_activity = time.monotonic()
+        await self.send_json(
+            {
+                "type": "connected",
+                "interview": opening.interview,
+                "role": opening.role,
+                "last_sequence": opening.last_sequence,
+            }
+        )
+        self.idle_task = asyncio.create_task(self._watch_idle())
+
+    async def _authenticate(self, offered: list[str], interview_id: uuid.UUID | None):
+        """The user behind this handshake, or None. Ticket, then ``bearer`` pair, then session."""
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
+        if CREDENTIAL_PARAMS & {name.lower() for name in query}:
+            return None  # a JWT in the URL is refused outright, even next to valid credentials
+        if "ticket" in query:
+            if interview_id is None:
+                return None
+            return await database_sync_to_async(tickets.ticket_redeem)(
+                ticket=query["ticket"][0], interview_id=interview_id
+            )
+        if offered[:1] == ["bearer"]:
+            if len(offered) != 2:
+                return None
+            return await database_sync_to_async(stream.socket_user_from_bearer)(offered[1])
+        user = self.scope.get("user")
+        if user is not None and user.is_authenticated and user.is_active:
+            return user
+        return None
+
+    async def _shut(self, code: int) -> None:
+        self.role = None
+        await self.close(code=code)
+
+    async def disconnect(self, code) -> None:
+        self.role = None
+        if self.idle_task is not None:
+            self.idle_task.cancel()
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def _watch_idle(self) -> None:
+        timeout = settings.WS_IDLE_TIMEOUT_SECONDS
+        while self.role is not None:
+            remaining = self.last_activity + timeout - time.monotonic()
+            if remaining <= 0:
+                await self._shut(CLOSE_IDLE)
+                return
+            await asyncio.sleep(remaining)
+
+    # --- client → server ------------------------------------------------------------------------
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        if self.role is None:
+            return
+        size = len(text_data.encode("utf-8")) if text_data is not None else len(bytes_data or b"")
+        if size > settings.WS_MAX_FRAME_BYTES:
+            await self._shut(CLOSE_TOO_LARGE)
+            return
+        self.last_activity = time.monotonic()
+        if not await self._admit():
+            return
+        try:
+            content = self._parse(text_data)
+            handler = self.HANDLERS.get(content["type"])
+            if handler is None:
+                raise InvalidFrame(f"Unknown message type {content['type']!r}.")
+            await handler(self, content)
+        except InvalidFrame as exc:
+            await self.send_error("invalid_message", str(exc))
+
+    @staticmethod
+    def _parse(text_data: str | None) -> dict:
+        if text_data is None:
+            raise InvalidFrame("Frames must be JSON text, not binary.")
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            raise InvalidFrame("The frame is not valid JSON.")
+        if not isinstance(content, dict) or not isinstance(content.get("type"), str):
+            raise InvalidFrame('A frame is a JSON object with a string "type".')
+        return content
+
+    async def _admit(self) -> bool:
+        """Sliding-window rate limit per socket; refused frames count too, so flooding ends in 4429."""
+        now = time.monotonic()
+        while self.frame_times and now - self.frame_times[0] >= RATE_WINDOW_SECONDS:
+            self.frame_times.popleft()
+        self.frame_times.append(now)
+        limit = settings.WS_RATE_LIMIT_PER_MINUTE
+        if len(self.frame_times) <= limit:
+            return True
+        if len(self.frame_times) > 2 * limit:
+            await self._shut(CLOSE_RATE_LIMITED)
+        else:
+            await self.send_error("rate_limited", f"More than {limit} messages a minute; slow down.")
+        return False
+
+    async def on_ping(self, content: dict) -> None:
+        await self.send_json({"type": "pong"})
+
+    async def on_text_answer(self, content: dict) -> None:
+        if not await self._may_answer():
+            return
+        answer = content.get("answer_text")
+        if not isinstance(answer, str) or not answer.strip():
+            raise InvalidFrame("answer_text must be a non-empty string.")
+        if len(answer.strip()) > settings.MAX_MESSAGE_CHARS:
+            raise InvalidFrame(f"answer_text is longer than {settings.MAX_MESSAGE_CHARS} characters.")
+        question_id = content.get("question_id")
+        if question_id is not None and not isinstance(question_id, str):
+            raise InvalidFrame("question_id must be a string.")
+        await self._answer(answer.strip(), self._client_message_id(content))
+
+    @staticmethod
+    def _client_message_id(content: dict) -> str | None:
+        value = content.get("client_message_id")
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value or len(value) > CLIENT_MESSAGE_ID_MAX:
+            raise InvalidFrame(f"client_message_id must be a string of 1 to {CLIENT_MESSAGE_ID_MAX} characters.")
+        return value
+
+    async def _may_answer(self) -> bool:
+        if self.role != stream.PARTICIPANT:
+            await self.send_error("read_only", "Observers cannot answer; only the interviewee may.")
+            return False
+        return True
+
+    async def _answer(self, answer: str, client_message_id: str | None) -> None:
+        """One turn through the REST write path; its frames arrive through the group after commit."""
+        try:
+            result = await database_sync_to_async(services.interview_continue)(
+                interview_id=self.interview_id, answer=answer, client_message_id=client_message_id
+            )
+        except InterviewNotFound:
+            await self.send_error("interview_not_found", "The interview no longer exists.")
+            await self._shut(CLOSE_NOT_FOUND)
+            return
+        except ServiceError as exc:
+            await self.send_error(exc.error_code, exc.message)
+            return
+        except Exception:
+            logger.exception("turn failed on interview %s", self.interview_id)
+            await self.send_error("internal_error", "The answer could not be processed; try again.")
+            return
+        if result.replayed:
+            # Already recorded: nothing was written or published, so acknowledge it again here.
+            await self.send_json(
+                {
+                    "type": "answer_received",
+                    "message_id": str(result.user_message.id),
+                    "sequence_number": result.user_message.sequence_number,
+                    "client_message_id": client_message_id,
+                }
+            )
+
+    async def on_audio_chunk(self, content: dict) -> None:
+        if not await self._may_answer():
+            return
+        chunk_data, is_final = content.get("chunk_data", ""), content.get("is_final", False)
+        if not isinstance(chunk_data, str) or not isinstance(is_final, bool):
+            raise InvalidFrame("audio_chunk needs chunk_data (base64 string) and is_final (boolean).")
+        client_message_id = self._client_message_id(content)
+        try:
+            chunk = base64.b64decode(chunk_data, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidFrame("chunk_data is not valid base64.")
+        if not settings.STT_PROVIDER:
+            self.audio.clear()
+            await self.send_error("voice_unavailable", VoiceUnavailable.default_message)
+            return
+        if len(self.audio) + len(chunk) > MAX_AUDIO_BYTES:
+            self.audio.clear()
+            raise InvalidFrame(f"The audio of one answer may not exceed {MAX_AUDIO_BYTES} bytes; start again.")
+        self.audio += chunk
+        if not is_final:
+            return
+        audio, self.audio = bytes(self.audio), bytearray()
+        if not audio:
+            raise InvalidFrame("No audio was sent before is_final.")
+        try:
+            text = await sync_to_async(_transcribe, thread_sensitive=False)(audio, self.language)
+        except VoiceUnavailable as exc:
+            await self.send_error("voice_unavailable", exc.message)
+            return
+        except Exception:
+            logger.exception("transcription failed on interview %s", self.interview_id)
+            await self.send_error("transcription_failed", "The audio could not be transcribed; try again.")
+            return
+        await self.send_json({"type": "transcription", "text": text, "is_final": True})
+        if not text.strip():
+            await self.send_error("invalid_message", "No speech was recognised in the audio.")
+            return
+        await self._answer(text.strip()[: settings.MAX_MESSAGE_CHARS], client_message_id)
+
+    async def on_get_next_question(self, content: dict) -> None:
+        try:
+            frame = await database_sync_to_async(stream.socket_pending_question)(interview_id=self.interview_id)
+        except ServiceError as exc:
+            await self.send_error(exc.error_code, exc.message)
+            return
+        await self.send_json(await self._with_audio(frame))
+
+    async def on_resume(self, content: dict) -> None:
+        after = content.get("after_sequence", 0)
+        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+            raise InvalidFrame("after_sequence must be a non-negative integer.")
+        while True:
+            frames = await database_sync_to_async(stream.socket_messages_after)(
+                interview_id=self.interview_id, after=after
+            )
+            for frame in frames:
+                await self.send_json(frame)
+            if len(frames) < stream.RESUME_BATCH:
+                return
+            after = frames[-1]["message"]["sequence_number"]
+
+    HANDLERS = {
+        "ping": on_ping,
+        "text_answer": on_text_answer,
+        "audio_chunk": on_audio_chunk,
+        "get_next_question": on_get_next_question,
+        "resume": on_resume,
+    }
+
+    # --- server → client ------------------------------------------------------------------------
+
+    async def interview_frames(self, event: dict) -> None:
+        """Frames a service published to the group after commit."""
+        if self.role is None:
+            return
+        frames = event.get("frames", [])
+        if self.role == stream.PARTICIPANT:
+            covered = {f.get("message_id") for f in frames if f.get("type") in ("answer_received", "question")}
+            frames = [f for f in frames if not (f.get("type") == "message" and f["message"].get("id") in covered)]
+        for frame in frames:
+            if frame.get("type") == "question" and self.role == stream.PARTICIPANT:
+                frame = await self._with_audio(frame)
+            await self.send_json(frame)
+
+    async def _with_audio(self, frame: dict) -> dict:
+        """The question with ``audio_data`` when a text-to-speech provider is configured."""
+        if not settings.TTS_PROVIDER:
+            return frame
+        try:
+            audio = await sync_to_async(_synthesize, thread_sensitive=False)(frame["text"], self.language)
+        except Exception:  # the question still goes out, as text
+            logger.warning("speech synthesis failed on interview %s", self.interview_id, exc_info=True)
+            return frame
+        return {**frame, "audio_data": base64.b64encode(audio).decode("ascii")}
+
+    async def send_error(self, code: str, message: str) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message})
+
+
+def _speech():
+    try:
+        from interviews.engine import speech
+    except ImportError as exc:
+        raise VoiceUnavailable() from exc
+    return speech
+
+
+def _transcribe(audio: bytes, language: str) -> str:
+    return _speech().transcribe(audio, language)
+
+
+def _synthesize(text: str, language: str) -> bytes:
+    return _speech().synthesize(text, language)
