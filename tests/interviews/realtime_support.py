@@ -1,8 +1,21 @@
 """Helpers for the realtime tests: sockets through the real ASGI application (origin check,
 routing, session middleware included)."""
 
+import copy
+import os
+import socket as socketlib
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+from urllib.request import urlopen
+
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.db import connections
+from django.db.utils import load_backend
 from django.test import Client as DjangoClient
 
 from accounts.serializers import TokenObtainSerializer
@@ -83,3 +96,100 @@ async def drain(comm: WebsocketCommunicator) -> list[dict]:
 
 def sync(fn):
     return database_sync_to_async(fn)
+
+
+# --- real daphne processes (cluster and browser tests) -------------------------------------------
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socketlib.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def shared_database(tmp_path: Path):
+    """A database this test process and daphne subprocesses both use; yields the subprocess env.
+
+    PostgreSQL: the test database itself (the test must be transactional so rows are committed).
+    SQLite: the test database lives in this process's memory, so a temporary file database is
+    migrated and, for the duration, this thread's ``default`` connection is swapped to it (the
+    in-memory connection is kept aside untouched, it would be destroyed if closed).
+    """
+    current = connections["default"]
+    conf = current.settings_dict
+    if conf["ENGINE"] == "django.db.backends.postgresql":
+        auth = quote(conf["USER"] or "") + (f":{quote(conf['PASSWORD'])}" if conf["PASSWORD"] else "")
+        url = f"postgres://{auth}@{conf['HOST'] or '127.0.0.1'}:{conf['PORT'] or 5432}/{conf['NAME']}"
+        yield {"DATABASE_URL": url}
+        return
+    path = tmp_path / "live.sqlite3"
+    env = {"DATABASE_URL": f"sqlite:///{path}"}
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=BASE_DIR,
+        env=server_env(env),
+        check=True,
+        timeout=180,
+    )
+    swapped = load_backend(conf["ENGINE"]).DatabaseWrapper({**copy.deepcopy(conf), "NAME": str(path)}, "default")
+    connections["default"] = swapped
+    try:
+        yield env
+    finally:
+        swapped.close()
+        connections["default"] = current
+
+
+def server_env(extra: dict) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "interviewsvc.test_settings",
+            "DEBUG": "0",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+            "DATABASE_POOL_MIN_SIZE": "1",
+            **extra,
+        }
+    )
+    return env
+
+
+@contextmanager
+def daphne(env: dict, log_path: Path):
+    """A daphne process serving the project on a free loopback port; yields its base URL."""
+    port = free_port()
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "interviewsvc.asgi:application"],
+            cwd=BASE_DIR,
+            env=server_env(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"daphne exited with {process.returncode}: {log_path.read_text()[-2000:]}")
+                try:
+                    with urlopen(f"{base}/health", timeout=2) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"daphne did not start: {log_path.read_text()[-2000:]}")
+                time.sleep(0.2)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
