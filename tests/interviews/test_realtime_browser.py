@@ -17,7 +17,7 @@ from tests.interviews.realtime_support import LONG_ANSWER, daphne, shared_databa
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
