@@ -53,6 +53,8 @@ CREDENTIAL_PARAMS = {"token", "access_token", "jwt", "access", "authorization", 
 RATE_WINDOW_SECONDS = 60.0
 MAX_AUDIO_BYTES = 10 * 1024 * 1024  # buffered audio of one answer (about 10 minutes of Opus)
 CLIENT_MESSAGE_ID_MAX = 64
+# channels_redis forgets group members after a day (group_expiry); long-lived sockets rejoin hourly.
+GROUP_RENEW_SECONDS = 3600.0
 
 
 class InvalidFrame(Exception):
@@ -149,13 +151,19 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def _watch_idle(self) -> None:
+        """Close idle sockets (4408); renew the group membership, which channels_redis expires."""
         timeout = settings.WS_IDLE_TIMEOUT_SECONDS
+        renewed = time.monotonic()
         while self.role is not None:
-            remaining = self.last_activity + timeout - time.monotonic()
+            now = time.monotonic()
+            remaining = self.last_activity + timeout - now
             if remaining <= 0:
                 await self._shut(CLOSE_IDLE)
                 return
-            await asyncio.sleep(remaining)
+            if now - renewed >= GROUP_RENEW_SECONDS:
+                await self.channel_layer.group_add(self.group, self.channel_name)
+                renewed = now
+            await asyncio.sleep(min(remaining, GROUP_RENEW_SECONDS))
 
     # --- client → server ------------------------------------------------------------------------
 
@@ -177,6 +185,9 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
             await handler(self, content)
         except InvalidFrame as exc:
             await self.send_error("invalid_message", str(exc))
+        except Exception:  # e.g. the database went away: say so, keep the socket
+            logger.exception("could not handle a frame on interview %s", self.interview_id)
+            await self.send_error("internal_error", "The request could not be processed; try again.")
 
     @staticmethod
     def _parse(text_data: str | None) -> dict:
@@ -309,7 +320,9 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
         except ServiceError as exc:
             await self.send_error(exc.error_code, exc.message)
             return
-        await self.send_json(await self._with_audio(frame))
+        if self.role == stream.PARTICIPANT:
+            frame = await self._with_audio(frame)
+        await self.send_json(frame)
 
     async def on_resume(self, content: dict) -> None:
         after = content.get("after_sequence", 0)

@@ -1,5 +1,6 @@
 """Every event and every error of the interview socket, through the real ASGI application."""
 
+import asyncio
 import base64
 
 import pytest
@@ -428,3 +429,47 @@ async def test_no_events_leak_to_a_refused_socket(employee, foreign_admin, inter
     assert await drain(comm) == []
     await comm.disconnect()
     await participant.disconnect()
+
+
+async def test_observer_question_has_no_audio(settings, monkeypatch, staff, interview):
+    settings.TTS_PROVIDER = "test"
+    monkeypatch.setattr(consumers, "_synthesize", lambda text, language: b"audio")
+    comm, _ = await open_socket(staff, interview.id)
+    await comm.send_json_to({"type": "get_next_question"})
+    assert "audio_data" not in await comm.receive_json_from(timeout=TIMEOUT)
+    await comm.disconnect()
+
+
+async def test_unexpected_failure_is_internal_error_and_socket_stays_open(monkeypatch, employee, interview):
+    from django.db import OperationalError
+
+    def broken(**kwargs):
+        raise OperationalError("database went away")
+
+    monkeypatch.setattr("interviews.stream.socket_messages_after", broken)
+    comm, _ = await open_socket(employee, interview.id)
+    await comm.send_json_to({"type": "resume", "after_sequence": 0})
+    error = await comm.receive_json_from(timeout=TIMEOUT)
+    assert (error["type"], error["code"]) == ("error", "internal_error")
+    await comm.send_json_to({"type": "ping"})
+    assert await comm.receive_json_from(timeout=TIMEOUT) == {"type": "pong"}
+    await comm.disconnect()
+
+
+async def test_long_lived_socket_renews_its_group_membership(settings, monkeypatch, staff, interview):
+    """channels_redis drops group members after ``group_expiry``; the socket joins again."""
+    from channels.layers import get_channel_layer
+
+    from interviews.events import group_name
+
+    # The in-memory layer whatever REDIS_URL says: its group membership can be inspected.
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    monkeypatch.setattr(consumers, "GROUP_RENEW_SECONDS", 0.2)
+    comm, _ = await open_socket(staff, interview.id)
+    layer = get_channel_layer()
+    [channel] = list(layer.groups[group_name(interview.id)])
+    await layer.group_discard(group_name(interview.id), channel)  # as if the membership expired
+    await asyncio.sleep(0.5)
+    await layer.group_send(group_name(interview.id), {"type": "interview.frames", "frames": [{"type": "pong"}]})
+    assert await comm.receive_json_from(timeout=TIMEOUT) == {"type": "pong"}
+    await comm.disconnect()
