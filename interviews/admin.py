@@ -8,6 +8,7 @@ from django.utils.html import format_html
 
 from accounts.models import Role
 from interviews.exceptions import InvalidStatusTransition
+from interviews.exports.admin import ExportActionForm, export_selected_interviews
 from interviews.models import Interview, InterviewMessage
 from interviews.permissions import scope_filter
 from interviews.services import ALLOWED_TRANSITIONS, interview_status_change
@@ -89,6 +90,8 @@ class InterviewAdmin(admin.ModelAdmin):
     fields = ["status", *readonly_fields]
     inlines = [InterviewMessageInline]
     show_full_result_count = False
+    actions = [export_selected_interviews]
+    action_form = ExportActionForm
 
     def get_queryset(self, request) -> QuerySet[Interview]:
         # Applies to the list, change, delete and history views alike.

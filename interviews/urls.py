@@ -1,4 +1,5 @@
 from interviews import views
+from interviews.exports import views as export_views
 from interviewsvc.routes import route
 
 urlpatterns = [
@@ -7,7 +8,14 @@ urlpatterns = [
     route("interviews/migrate", views.InterviewMigrateView.as_view(), name="interview-migrate"),
     route("interviews/stats", views.InterviewStatsView.as_view(), name="interview-stats"),
     route("interviews", views.InterviewListView.as_view(), name="interview-list"),
+    # Before "interviews/{interview_id}", which would otherwise take "export" for an id.
+    route("interviews/export", export_views.InterviewExportView.as_view(), name="interview-export"),
     route("interviews/{interview_id}", views.InterviewDetailView.as_view(), name="interview-detail"),
+    route(
+        "interviews/{interview_id}/export",
+        export_views.InterviewExportDetailView.as_view(),
+        name="interview-export-detail",
+    ),
     route("interviews/{interview_id}/messages", views.InterviewMessagesView.as_view(), name="interview-messages"),
     route("interviews/{interview_id}/ws-ticket", views.InterviewWsTicketView.as_view(), name="interview-ws-ticket"),
 ]

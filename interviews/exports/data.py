@@ -1,0 +1,176 @@
+"""Reads for exports: one interview's metadata (``InterviewExportData`` minus the turns) and its turns.
+
+The metadata comes from one query (the interview, its employee and three message subqueries);
+the turns from a chunked iterator, so a transcript of any length is never held in memory.
+"""
+
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from interviews.exceptions import InterviewNotFound
+from interviews.models import Interview, InterviewMessage, InterviewStatus, MessageRole
+
+# Rows fetched per round trip while streaming a transcript. Big enough that a 10,000-message
+# export takes 20 round trips, small enough that one chunk of long answers stays a few MB.
+MESSAGE_CHUNK_SIZE = 500
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a ``Z``, as the REST API writes datetimes."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str
+    content: str
+    created_at: datetime
+    sequence_number: int
+
+    def as_json(self) -> dict:
+        return {
+            "role": self.role,
+            "content": self.content,
+            "timestamp": iso(self.created_at),
+            "sequence_number": self.sequence_number,
+        }
+
+
+@dataclass(frozen=True)
+class ExportHeader:
+    """Everything in ``InterviewExportData`` except ``conversation_history``."""
+
+    interview_id: uuid.UUID
+    user_id: uuid.UUID
+    user_name: str
+    user_role: str
+    organization: str | None
+    interview_date: datetime
+    interview_duration_minutes: float | None
+    total_questions: int
+    total_user_responses: int
+    total_messages: int
+    is_complete: bool
+    status: str
+    language: str
+    technical_level: str
+    exported_at: datetime
+    exported_by: str
+
+    def as_json(self) -> dict:
+        """The metadata keys in the contract's order (``conversation_history`` goes after ``technical_level``)."""
+        return {
+            "interview_id": str(self.interview_id),
+            "user_id": str(self.user_id),
+            "user_name": self.user_name,
+            "user_role": self.user_role,
+            "organization": self.organization,
+            "interview_date": iso(self.interview_date),
+            "interview_duration_minutes": self.interview_duration_minutes,
+            "total_questions": self.total_questions,
+            "total_user_responses": self.total_user_responses,
+            "is_complete": self.is_complete,
+            "language": self.language,
+            "technical_level": self.technical_level,
+        }
+
+    def speaker(self, role: str) -> str:
+        """Who spoke a turn, for people: the interviewer, the employee by name, or the system."""
+        if role == MessageRole.USER:
+            return self.user_name
+        return MessageRole(role).label if role in MessageRole.values else role
+
+
+def _count_of(role: str) -> Coalesce:
+    rows = (
+        InterviewMessage.objects.filter(interview=OuterRef("pk"), role=role)
+        .order_by()
+        .values("interview")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(rows, output_field=IntegerField()), Value(0))
+
+
+def interviews_for_export() -> QuerySet[Interview]:
+    """Interviews with what the export header needs, in one query (no per-interview follow-ups)."""
+    last_message_at = (
+        InterviewMessage.objects.filter(interview=OuterRef("pk")).order_by("-sequence_number").values("created_at")[:1]
+    )
+    return Interview.objects.select_related("employee").annotate(
+        export_user_responses=_count_of(MessageRole.USER),
+        export_last_message_at=Subquery(last_message_at),
+    )
+
+
+def export_interview_get(*, interview_id: uuid.UUID) -> Interview:
+    try:
+        return interviews_for_export().get(pk=interview_id)
+    except Interview.DoesNotExist as exc:
+        raise InterviewNotFound() from exc
+
+
+def display_name(user) -> str:
+    return user.get_full_name() or user.username
+
+
+def export_header(*, interview: Interview, exported_by, now: datetime | None = None) -> ExportHeader:
+    """The metadata of ``interview`` (fetched by :func:`interviews_for_export`).
+
+    ``interview_duration_minutes`` runs from ``started_at`` to ``completed_at``; while the
+    interview is still open, to its last message (``null`` when it has none).
+    """
+    end = interview.completed_at or getattr(interview, "export_last_message_at", None)
+    duration = round(max((end - interview.started_at).total_seconds(), 0) / 60, 2) if end else None
+    employee = interview.employee
+    return ExportHeader(
+        interview_id=interview.id,
+        user_id=interview.employee_id,
+        user_name=display_name(employee),
+        user_role=employee.role,
+        organization=str(interview.organization_id) if interview.organization_id else None,
+        interview_date=interview.started_at,
+        interview_duration_minutes=duration,
+        total_questions=interview.question_count,
+        total_user_responses=getattr(interview, "export_user_responses", 0),
+        total_messages=interview.message_count,
+        is_complete=interview.status == InterviewStatus.COMPLETED,
+        status=interview.status,
+        language=interview.language,
+        technical_level=interview.technical_level,
+        exported_at=now or timezone.now(),
+        exported_by=exported_by.username if exported_by is not None else "",
+    )
+
+
+def export_turns(*, interview_id: uuid.UUID, chunk_size: int = MESSAGE_CHUNK_SIZE) -> Iterator[Turn]:
+    """Every turn of the interview in sequence order, fetched ``chunk_size`` rows at a time.
+
+    On PostgreSQL this is a server-side cursor; on SQLite ``fetchmany`` batches. Only the
+    columns an export prints are read.
+    """
+    rows = (
+        InterviewMessage.objects.filter(interview_id=interview_id)
+        .order_by("sequence_number")
+        .values_list("role", "content", "created_at", "sequence_number")
+        .iterator(chunk_size=chunk_size)
+    )
+    for role, content, created_at, sequence_number in rows:
+        yield Turn(role=role, content=content, created_at=created_at, sequence_number=sequence_number)
+
+
+def interviews_in_order(ids: list[uuid.UUID], *, batch_size: int = 100) -> Iterable[Interview]:
+    """Export-ready interviews for ``ids``, in that order, ``batch_size`` per query."""
+    for start in range(0, len(ids), batch_size):
+        batch = ids[start : start + batch_size]
+        by_id = {i.pk: i for i in interviews_for_export().filter(pk__in=batch)}
+        # An interview deleted since the ids were read is skipped, not an error.
+        yield from (by_id[pk] for pk in batch if pk in by_id)

@@ -1,0 +1,190 @@
+"""Export endpoints: validate (no query) → check access → record → stream the file.
+
+``format`` is this API's own query parameter, so these views do not let DRF read it as its
+renderer override (``?format=pdf`` would be a 404) nor pick a renderer from ``Accept``:
+files are chosen by ``format``, errors are always the JSON envelope.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.views import APIView
+
+from interviews.exports.archive import archive_entries, archive_filename, zip_chunks
+from interviews.exports.data import export_header, export_interview_get, export_turns
+from interviews.exports.formats import EXPORT_FORMATS, FORMATS, Format, export_filename
+from interviews.exports.services import export_record
+from interviews.exports.streaming import file_response
+from interviews.models import InterviewExport
+from interviews.permissions import Action, InterviewAccessPermission, require_staff
+from interviews.views import LIST_PARAMETERS, StrictSerializer, filtered_interviews, parse_uuid, validated
+from interviewsvc.errors import ValidationFailed
+from interviewsvc.logging import bind_interview
+from interviewsvc.schema import errors_for
+
+DEFAULT_BULK_MAX = 1000
+
+
+class FileContentNegotiation(DefaultContentNegotiation):
+    def select_renderer(self, request, renderers, format_suffix=None):
+        renderer = renderers[0]
+        return renderer, renderer.media_type
+
+
+class FormatQuerySerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=EXPORT_FORMATS, default="json")
+
+
+def export_format_of(query_params) -> Format:
+    data = validated(FormatQuerySerializer, {k: v for k, v in query_params.items() if k == "format"})
+    return FORMATS[data["format"]]
+
+
+def single_export(request, *, interview_id: uuid.UUID, export_format: Format, check):
+    """Load, authorize (``check(interview)`` raises), record and stream one interview's file."""
+    bind_interview(interview_id)
+    interview = export_interview_get(interview_id=interview_id)
+    check(interview)
+    export_record(
+        user=request.user, kind=InterviewExport.Kind.SINGLE, export_format=export_format.name, interview=interview
+    )
+    header = export_header(interview=interview, exported_by=request.user)
+    chunks = export_format.render(header, export_turns(interview_id=interview.id))
+    return file_response(
+        request,
+        chunks,
+        filename=export_filename(interview.id, export_format),
+        content_type=export_format.content_type,
+    )
+
+
+# --- OpenAPI ---------------------------------------------------------------------------------
+
+
+class ExportTurnSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=["assistant", "user", "system"])
+    content = serializers.CharField()
+    timestamp = serializers.DateTimeField()
+    sequence_number = serializers.IntegerField()
+
+
+class InterviewExportDataSerializer(serializers.Serializer):
+    interview_id = serializers.UUIDField()
+    user_id = serializers.UUIDField()
+    user_name = serializers.CharField()
+    user_role = serializers.CharField()
+    organization = serializers.CharField(allow_null=True)
+    interview_date = serializers.DateTimeField()
+    interview_duration_minutes = serializers.FloatField(allow_null=True)
+    total_questions = serializers.IntegerField()
+    total_user_responses = serializers.IntegerField()
+    is_complete = serializers.BooleanField()
+    language = serializers.CharField()
+    technical_level = serializers.CharField()
+    conversation_history = ExportTurnSerializer(many=True)
+    exported_at = serializers.DateTimeField()
+    exported_by = serializers.CharField()
+
+
+FILE_RESPONSES = {
+    (200, "application/json"): OpenApiResponse(InterviewExportDataSerializer, description="format=json"),
+    **{
+        (200, fmt.content_type.split(";")[0]): OpenApiResponse(OpenApiTypes.BINARY, description=f"format={name}")
+        for name, fmt in FORMATS.items()
+        if name != "json"
+    },
+}
+FORMAT_PARAMETER = OpenApiParameter("format", enum=EXPORT_FORMATS, description="File format; default json")
+
+
+# --- views -----------------------------------------------------------------------------------
+
+
+class InterviewExportView(APIView):
+    """GET: bulk ZIP by the list's filters (staff/admin). POST: one interview, like the GET below."""
+
+    content_negotiation_class = FileContentNegotiation
+
+    class ExportInputSerializer(StrictSerializer):
+        interview_id = serializers.UUIDField()
+        format = serializers.ChoiceField(choices=EXPORT_FORMATS, default="json")
+
+    @extend_schema(
+        request=ExportInputSerializer,
+        operation_id="interviews_export",
+        responses={**FILE_RESPONSES, **errors_for(400, 401, 403, 404, 413, 422, 429)},
+        tags=["exports"],
+    )
+    def post(self, request):
+        data = validated(self.ExportInputSerializer, request.data)
+        return single_export(
+            request,
+            interview_id=data["interview_id"],
+            export_format=FORMATS[data["format"]],
+            check=lambda interview: InterviewAccessPermission.check(request.user, interview, Action.EXPORT),
+        )
+
+    @extend_schema(
+        parameters=[*LIST_PARAMETERS, FORMAT_PARAMETER],
+        operation_id="interviews_export_bulk",
+        responses={
+            (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="One file per interview"),
+            **errors_for(401, 403, 422, 429),
+        },
+        tags=["exports"],
+    )
+    def get(self, request):
+        export_format = export_format_of(request.query_params)
+        require_staff(request.user)
+        filterset = filtered_interviews(request)
+        queryset = filterset.qs
+        if "ordering" not in filterset.applied():
+            queryset = queryset.order_by("-started_at", "-id")
+        limit = getattr(settings, "EXPORT_BULK_MAX_INTERVIEWS", DEFAULT_BULK_MAX)
+        ids = list(queryset.values_list("id", flat=True)[: limit + 1])
+        if len(ids) > limit:
+            raise ValidationFailed(
+                f"More than {limit} interviews match; narrow the filters.",
+                errors=[{"field": None, "error": f"At most {limit} interviews per export.", "type": "too_many"}],
+            )
+        now = timezone.now()
+        export_record(
+            user=request.user,
+            kind=InterviewExport.Kind.BULK,
+            export_format=export_format.name,
+            interview_ids=ids,
+            filters={**filterset.applied(), "format": export_format.name},
+        )
+        entries = archive_entries(interview_ids=ids, export_format=export_format, exported_by=request.user, now=now)
+        return file_response(
+            request, zip_chunks(entries), filename=archive_filename(now), content_type="application/zip"
+        )
+
+
+class InterviewExportDetailView(APIView):
+    """GET ``interviews/{id}/export?format=…``: one interview's transcript as a file."""
+
+    permission_classes = [InterviewAccessPermission]
+    interview_action = Action.EXPORT
+    content_negotiation_class = FileContentNegotiation
+
+    @extend_schema(
+        parameters=[FORMAT_PARAMETER],
+        operation_id="interviews_export_one",
+        responses={**FILE_RESPONSES, **errors_for(401, 403, 404, 422, 429)},
+        tags=["exports"],
+    )
+    def get(self, request, interview_id):
+        pk = parse_uuid(interview_id)
+        export_format = export_format_of(request.query_params)
+        return single_export(
+            request,
+            interview_id=pk,
+            export_format=export_format,
+            check=lambda interview: self.check_object_permissions(request, interview),
+        )
