@@ -151,6 +151,8 @@ MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=1_048_576)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 MAX_MESSAGE_CHARS = env.int("MAX_MESSAGE_CHARS", default=10_000)
 MIGRATE_MAX_MESSAGES = env.int("MIGRATE_MAX_MESSAGES", default=2_000)
+# Interviews one bulk export (GET interviews/export) may hold; more is a 422 (docs/exports.md).
+EXPORT_BULK_MAX_INTERVIEWS = env.int("EXPORT_BULK_MAX_INTERVIEWS", default=1_000)
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {

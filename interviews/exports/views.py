@@ -27,8 +27,6 @@ from interviewsvc.errors import ValidationFailed
 from interviewsvc.logging import bind_interview
 from interviewsvc.schema import errors_for
 
-DEFAULT_BULK_MAX = 1000
-
 
 class FileContentNegotiation(DefaultContentNegotiation):
     def select_renderer(self, request, renderers, format_suffix=None):
@@ -145,7 +143,7 @@ class InterviewExportView(APIView):
         queryset = filterset.qs
         if "ordering" not in filterset.applied():
             queryset = queryset.order_by("-started_at", "-id")
-        limit = getattr(settings, "EXPORT_BULK_MAX_INTERVIEWS", DEFAULT_BULK_MAX)
+        limit = settings.EXPORT_BULK_MAX_INTERVIEWS
         ids = list(queryset.values_list("id", flat=True)[: limit + 1])
         if len(ids) > limit:
             raise ValidationFailed(
