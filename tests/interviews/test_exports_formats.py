@@ -179,7 +179,7 @@ def test_docx_paragraphs_match_the_database(client_for, staff, interview):
 
 
 def test_control_characters_do_not_break_pdf_or_docx(client_for, staff, interview):
-    InterviewMessage.objects.filter(interview=interview, sequence_number=2).update(content="bad\x00byte\x07 ñ")
+    InterviewMessage.objects.filter(interview=interview, sequence_number=2).update(content="bad\x01byte\x07 ñ")
     for fmt in ("pdf", "docx"):
         body, _ = download(client_for(staff), interview, fmt)
         text = (
