@@ -10,6 +10,7 @@ the memory this costs).
 import csv
 import io
 import json
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from interviews.exports.data import ExportHeader, Turn, iso
 from interviews.models import ExportFormat
 
 BUFFER_BYTES = 64 * 1024
+# fpdf2 subsets the font with fontTools, which logs every table it prunes at INFO.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
 FONT_DIR = Path(__file__).resolve().parent / "fonts"
 
 Renderer = Callable[[ExportHeader, Iterable[Turn]], Iterator[bytes]]
