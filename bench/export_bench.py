@@ -157,11 +157,11 @@ def main() -> None:
 
     base_time, base_peak = results[0][1], results[0][2]
     print()
-    print(f"{'format':<22}{'time s':>9}{'x base':>9}{'peak MiB':>10}{'x base':>9}{'output MiB':>12}")
+    print(f"{'format':<22}{'time s':>9}{'x base':>9}{'peak MiB':>10}{'x base':>9}{'output KiB':>12}")
     for label, elapsed, peak, size in results:
         print(
             f"{label:<22}{elapsed:>9.2f}{elapsed / base_time:>9.1f}{peak / 2**20:>10.1f}"
-            f"{peak / base_peak:>9.1f}{size / 2**20:>12.1f}"
+            f"{peak / base_peak:>9.1f}{size / 1024:>12.0f}"
         )
 
 

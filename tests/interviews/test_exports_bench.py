@@ -1,0 +1,28 @@
+"""The export benchmark stays runnable with its one documented command."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_export_bench_runs_and_reports_every_format():
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
+    result = subprocess.run(
+        [sys.executable, "bench/export_bench.py", "--messages", "60"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = result.stdout.split("format", 1)[1]
+    for label in ("baseline (plain loop)", "json", "md", "txt", "csv", "pdf", "docx", "zip of json"):
+        line = next(line for line in table.splitlines() if line.startswith(label))
+        seconds, time_ratio, peak, peak_ratio, size = (float(v) for v in line[len(label) :].split())
+        assert min(seconds, time_ratio, peak, peak_ratio) >= 0, line
+        assert size > 0, line
