@@ -139,9 +139,9 @@ def test_single_export_query_count_does_not_grow_with_the_transcript(
 ):
     add_messages(interview, 1200)
     client = client_for(staff)
-    # auth user, interview + employee + counts, audit insert, the message cursor
-    # (PostgreSQL: savepoint-free server-side cursor; SQLite: one fetchmany'd SELECT).
-    with django_assert_max_num_queries(5):
+    # The caller, the interview with its employee and counts, the audit insert, and the
+    # message cursor (a server-side cursor on PostgreSQL, one fetchmany'd SELECT on SQLite).
+    with django_assert_max_num_queries(4):
         response = client.get(url(interview.id, fmt))
         body = b"".join(response.streaming_content)
     assert response.status_code == 200
