@@ -4,6 +4,7 @@ Imported by ``interviews/admin.py`` (which registers ``InterviewAdmin`` and list
 """
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.helpers import ActionForm
 from django.db.models import QuerySet
@@ -38,7 +39,11 @@ def export_selected_interviews(modeladmin, request, queryset: QuerySet):
         modeladmin.message_user(request, f"Unknown export format {name!r}.", level="error")
         return None
     export_format = FORMATS[name]
-    ids = list(queryset.order_by("-started_at", "-id").values_list("id", flat=True))
+    limit = settings.EXPORT_BULK_MAX_INTERVIEWS
+    ids = list(queryset.order_by("-started_at", "-id").values_list("id", flat=True)[: limit + 1])
+    if len(ids) > limit:
+        modeladmin.message_user(request, f"Select at most {limit} interviews per export.", level="error")
+        return None
     now = timezone.now()
     export_record(user=request.user, kind=InterviewExport.Kind.ADMIN, export_format=name, interview_ids=ids)
     entries = archive_entries(interview_ids=ids, export_format=export_format, exported_by=request.user, now=now)

@@ -173,6 +173,15 @@ def test_admin_action_is_scoped_to_the_reviewer(client, staff, interviews):
     assert archive.namelist() == names([interviews[0]])
 
 
+def test_admin_action_refuses_more_than_the_bulk_limit(client, staff, interviews, settings):
+    settings.EXPORT_BULK_MAX_INTERVIEWS = 2
+    client.force_login(staff)
+    response = admin_export(client, [i.id for i in interviews])
+    assert response.status_code == 302
+    assert "at most 2 interviews" in client.get(response["Location"]).content.decode()
+    assert not InterviewExport.objects.exists()
+
+
 def test_admin_action_offers_the_formats(client, staff, interviews):
     client.force_login(staff)
     html = client.get(reverse("admin:interviews_interview_changelist")).content.decode()
