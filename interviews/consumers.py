@@ -250,7 +250,9 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
     async def _answer(self, answer: str, client_message_id: str | None) -> None:
         """One turn through the REST write path; its frames arrive through the group after commit."""
         try:
-            result = await database_sync_to_async(services.interview_continue)(
+            # Off the process's shared sync thread: a turn waits for the interviewer engine
+            # (possibly seconds), and every other socket's database work would queue behind it.
+            result = await database_sync_to_async(services.interview_continue, thread_sensitive=False)(
                 interview_id=self.interview_id, answer=answer, client_message_id=client_message_id
             )
         except InterviewNotFound:

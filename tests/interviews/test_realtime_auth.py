@@ -180,3 +180,21 @@ async def test_foreign_or_missing_origin_is_rejected_at_handshake(employee, inte
     comm = socket(interview.id, subprotocols=["bearer", token], origin=origin)
     connected, _ = await comm.connect(timeout=TIMEOUT)
     assert connected is False
+
+
+def test_racing_redeemers_of_one_ticket_let_exactly_one_in(employee, interview):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    ticket = ticket_issue(user=employee, interview_id=interview.id)
+
+    def redeem(_):
+        try:
+            return ticket_redeem(ticket=ticket, interview_id=interview.id)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        winners = [user for user in pool.map(redeem, range(8)) if user is not None]
+    assert winners == [employee]

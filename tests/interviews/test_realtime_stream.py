@@ -473,3 +473,30 @@ async def test_long_lived_socket_renews_its_group_membership(settings, monkeypat
     await layer.group_send(group_name(interview.id), {"type": "interview.frames", "frames": [{"type": "pong"}]})
     assert await comm.receive_json_from(timeout=TIMEOUT) == {"type": "pong"}
     await comm.disconnect()
+
+
+@pytest.mark.postgres
+async def test_two_sockets_answering_at_once_take_turns_gaplessly(employee, interview):
+    """Two tabs of the participant answer at the same moment: the row lock orders the turns."""
+    one, _ = await open_socket(employee, interview.id)
+    two, _ = await open_socket(employee, interview.id)
+    await asyncio.gather(
+        one.send_json_to(answer("First tab: " + LONG_ANSWER, client_message_id="tab-1")),
+        two.send_json_to(answer("Second tab: " + LONG_ANSWER, client_message_id="tab-2")),
+    )
+    seen_one, seen_two = await frames(one, 6), await frames(two, 6)
+    stored = await sync(rows)(interview.id)
+    assert [s for s, _, _ in stored] == [1, 2, 3, 4, 5]
+    # Every socket hears both turns; batches of concurrent writers may arrive in either order,
+    # the sequence numbers say which came first.
+    for seen in (seen_one, seen_two):
+        numbered = sorted((f["sequence_number"], f["type"]) for f in seen if "sequence_number" in f)
+        assert numbered == [(2, "answer_received"), (3, "question"), (4, "answer_received"), (5, "question")]
+    acks = {f["client_message_id"]: f["sequence_number"] for f in seen_one if f["type"] == "answer_received"}
+    assert sorted(acks.values()) == [2, 4]
+    assert {stored[acks["tab-1"] - 1][2], stored[acks["tab-2"] - 1][2]} == {
+        "First tab: " + LONG_ANSWER,
+        "Second tab: " + LONG_ANSWER,
+    }
+    await one.disconnect()
+    await two.disconnect()
