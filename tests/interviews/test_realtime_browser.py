@@ -39,7 +39,7 @@ def browser_missing() -> str | None:
     return None
 
 
-def test_employee_takes_two_turns_in_the_browser(tmp_path):
+def test_employee_takes_two_turns_in_the_browser_while_staff_watch(tmp_path):
     reason = browser_missing()
     if reason:
         print(f"SKIPPED browser test: {reason}")
@@ -48,6 +48,7 @@ def test_employee_takes_two_turns_in_the_browser(tmp_path):
 
     with shared_database(tmp_path) as db_env:
         user = UserFactory(role=Role.EMPLOYEE, organization_id=ORG_A)
+        reviewer = UserFactory(role=Role.STAFF, organization_id=ORG_A)
         # Plain http on loopback: cookies without the Secure flag, as with `./dev run`.
         env = {**db_env, "SESSION_COOKIE_SECURE": "0", "CSRF_COOKIE_SECURE": "0"}
         with daphne(env, tmp_path / "daphne.log") as base, sync_playwright() as pw:
@@ -67,6 +68,20 @@ def test_employee_takes_two_turns_in_the_browser(tmp_path):
                 expect(page.locator("#connection")).to_have_text("live")
                 expect(page.locator("#role")).to_have_text("participant")
                 expect(page.locator("#current-question")).to_have_text(DEFAULT_PLAN[0]["en"])
+                interview_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+
+                # A reviewer follows it live: admin sign-in, the interview's admin page, "Watch live".
+                watcher = browser.new_context().new_page()
+                watcher.set_default_timeout(15_000)
+                watcher.goto(f"{base}/admin/login/")
+                watcher.fill("#id_username", reviewer.username)
+                watcher.fill("#id_password", PASSWORD)
+                watcher.click("input[type=submit]")
+                watcher.goto(f"{base}/admin/interviews/interview/{interview_id}/change/")
+                watcher.click("text=Watch live")
+                expect(watcher.locator("#role")).to_have_text("observer")
+                expect(watcher.locator("#transcript li")).to_have_count(1)
+                expect(watcher.locator("#answer-form")).to_be_hidden()
 
                 for answer, next_question in (
                     (LONG_ANSWER, DEFAULT_PLAN[1]["en"]),
@@ -81,6 +96,11 @@ def test_employee_takes_two_turns_in_the_browser(tmp_path):
                 expect(transcript.nth(3)).to_contain_text(SECOND_ANSWER)
                 expect(transcript.nth(4)).to_contain_text(DEFAULT_PLAN[2]["en"])
                 expect(page.locator("#error")).to_have_text("")
+
+                # The observer saw both turns arrive, with the evaluations of the answers.
+                expect(watcher.locator("#transcript li")).to_have_count(5)
+                expect(watcher.locator("#transcript li").nth(3)).to_contain_text(SECOND_ANSWER)
+                expect(watcher.locator("#transcript .score")).to_have_count(2)
 
                 # A reload rebuilds the transcript from the server (``resume``), not from memory.
                 page.reload()
