@@ -500,3 +500,30 @@ async def test_two_sockets_answering_at_once_take_turns_gaplessly(employee, inte
     }
     await one.disconnect()
     await two.disconnect()
+
+
+async def test_failing_speech_provider_is_transcription_failed(settings, monkeypatch, employee, interview):
+    settings.STT_PROVIDER = "test"
+
+    def transcribe(audio, language):
+        raise RuntimeError("provider timed out")
+
+    monkeypatch.setattr(consumers, "_transcribe", transcribe)
+    comm, _ = await open_socket(employee, interview.id)
+    await comm.send_json_to({"type": "audio_chunk", "chunk_data": "AAAA", "is_final": True})
+    error = await comm.receive_json_from(timeout=TIMEOUT)
+    assert (error["type"], error["code"]) == ("error", "transcription_failed")
+    await comm.send_json_to({"type": "ping"})
+    assert await comm.receive_json_from(timeout=TIMEOUT) == {"type": "pong"}
+    assert len(await sync(rows)(interview.id)) == 1
+    await comm.disconnect()
+
+
+async def test_answering_a_deleted_interview_is_interview_not_found_then_4404(employee, interview):
+    comm, _ = await open_socket(employee, interview.id)
+    await sync(lambda: Interview.objects.filter(pk=interview.id).delete())()
+    await comm.send_json_to(answer())
+    error = await comm.receive_json_from(timeout=TIMEOUT)
+    assert (error["type"], error["code"]) == ("error", "interview_not_found")
+    assert await closed_with(comm) == 4404
+    await comm.disconnect()
