@@ -4,12 +4,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import F, QuerySet
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from accounts.models import Role
+from interviews.engine.plans import LANGUAGES, LEVELS, builtin_plan_data, interview_plan_save, plan_spec
 from interviews.exceptions import InvalidStatusTransition
 from interviews.exports.admin import ExportActionForm, export_selected_interviews
-from interviews.models import Interview, InterviewMessage
+from interviews.models import Interview, InterviewMessage, InterviewPlan
 from interviews.permissions import scope_filter
 from interviews.services import ALLOWED_TRANSITIONS, interview_status_change
 
@@ -144,3 +145,74 @@ class InterviewAdmin(admin.ModelAdmin):
 
 def _is_reviewer(user) -> bool:
     return user.is_active and user.is_staff and (user.is_superuser or user.role in (Role.STAFF, Role.ADMIN))
+
+
+@admin.register(InterviewPlan)
+class InterviewPlanAdmin(admin.ModelAdmin):
+    """Interview plans for the scripted interviewer (format: docs/engine.md).
+
+    Plans are global, not per organization, so Django model permissions decide who edits them
+    (superusers, or users granted ``interviews.*_interviewplan``). A plan used by interviews
+    cannot be deleted; deactivate it instead.
+    """
+
+    list_display = ["name", "slug", "is_default", "is_active", "topic_count", "updated_at"]
+    list_filter = ["is_active", "is_default"]
+    search_fields = ["name", "slug", "description"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["preview", "created_at", "updated_at"]
+    fields = [
+        "name",
+        "slug",
+        "description",
+        "is_active",
+        "is_default",
+        "topics",
+        "follow_up",
+        "closing",
+        "preview",
+        "created_at",
+        "updated_at",
+    ]
+
+    @admin.display(description="Topics")
+    def topic_count(self, obj: InterviewPlan) -> int:
+        return len(obj.topics) if isinstance(obj.topics, list) else 0
+
+    @admin.display(description="Questions as asked")
+    def preview(self, obj: InterviewPlan) -> str:
+        if obj.pk is None:
+            return "Save the plan to preview its questions."
+        spec = plan_spec(obj)
+        if spec.slug is None:
+            return "The plan is invalid; the built-in plan is used until it is fixed."
+        header = format_html_join("", "<th>{} / {}</th>", ((lang, level) for lang in LANGUAGES for level in LEVELS))
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td>{}</tr>",
+            (
+                (
+                    i + 1,
+                    format_html_join(
+                        "",
+                        "<td>{}</td>",
+                        ((spec.question(i, lang, level),) for lang in LANGUAGES for level in LEVELS),
+                    ),
+                )
+                for i in range(spec.total)
+            ),
+        )
+        return format_html("<table><tr><th>#</th>{}</tr>{}</table>", header, rows)
+
+    def get_changeform_initial_data(self, request) -> dict:
+        # A new plan starts from the built-in one's first topic and messages, as an example.
+        builtin = builtin_plan_data()
+        return {
+            **super().get_changeform_initial_data(request),
+            "topics": builtin["topics"][:1],
+            "follow_up": builtin["follow_up"],
+            "closing": builtin["closing"],
+        }
+
+    def save_model(self, request, obj, form, change) -> None:
+        interview_plan_save(plan=obj)

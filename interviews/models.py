@@ -62,6 +62,11 @@ class Interview(models.Model):
     question_count = models.PositiveIntegerField(default=0)
     # Where the interviewer engine is in its plan; owned by ``interviews.engine``.
     engine_state = models.JSONField(default=dict, blank=True)
+    # The plan chosen at start, kept so every later turn follows the same plan; NULL means the
+    # built-in default (interviews imported by ``migrate``, or no default plan row).
+    plan = models.ForeignKey(
+        "InterviewPlan", null=True, blank=True, on_delete=models.PROTECT, related_name="interviews"
+    )
     started_at = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -161,3 +166,49 @@ class InterviewExport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} export ({self.format}) by {self.exported_by_id}"
+
+
+class InterviewPlan(models.Model):
+    """An interview plan for the scripted interviewer: ordered topics with questions per
+    language and technical level (format in docs/engine.md, checked by :meth:`clean`).
+
+    Invariant: at most one plan has ``is_default`` (a partial unique constraint). A plan used
+    by interviews cannot be deleted (``PROTECT``); deactivate it instead.
+    """
+
+    slug = models.SlugField(max_length=64, unique=True, help_text="What clients send as `plan` when starting.")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    topics = models.JSONField(default=list, help_text="Ordered list of topics; see docs/engine.md.")
+    follow_up = models.JSONField(
+        default=dict, blank=True, help_text='Generic follow-up: {"es": "…", "en": "…"}. Empty: the built-in one.'
+    )
+    closing = models.JSONField(
+        default=dict, blank=True, help_text='Closing message: {"es": "…", "en": "…"}. Empty: the built-in one.'
+    )
+    is_active = models.BooleanField(default=True, help_text="Inactive plans cannot start new interviews.")
+    is_default = models.BooleanField(default=False, help_text="Used when a start request names no plan.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="interview_plan_single_default"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.slug})"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from interviews.engine.plans import plan_errors
+
+        errors = plan_errors({"topics": self.topics, "follow_up": self.follow_up, "closing": self.closing})
+        if self.is_default and not self.is_active:
+            errors.setdefault("is_default", []).append("The default plan must be active.")
+        if errors:
+            raise ValidationError(errors)

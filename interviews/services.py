@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from interviews import events
 from interviews.engine import Turn, get_engine
+from interviews.engine.plans import plan_for_start
 from interviews.exceptions import (
     InterviewAlreadyExists,
     InterviewNotActive,
@@ -146,15 +147,21 @@ def _question_frame(message: InterviewMessage) -> dict:
     }
 
 
-def interview_start(*, user, language: str, technical_level: str) -> StartResult:
-    """Create an interview for ``user`` and persist the interviewer's first question as #1."""
+def interview_start(*, user, language: str, technical_level: str, plan: str | None = None) -> StartResult:
+    """Create an interview for ``user`` and persist the interviewer's first question as #1.
+
+    ``plan`` is an interview plan's slug (None: the default plan); an unknown or inactive one
+    raises ``ValidationFailed``. The plan is kept on the interview for every later turn.
+    """
     engine = get_engine()
+    interview_plan = plan_for_start(slug=plan)
     with transaction.atomic():
         interview = Interview(
             employee=user,
             organization_id=user.organization_id,
             language=language,
             technical_level=technical_level,
+            plan=interview_plan,
             started_at=timezone.now(),
         )
         turn = engine.first_turn(interview)

@@ -106,6 +106,8 @@ class InterviewStartView(APIView):
     class StartInputSerializer(StrictSerializer):
         language = serializers.ChoiceField(choices=Language.choices, default=Language.ES)
         technical_level = serializers.ChoiceField(choices=TechnicalLevel.choices, default=TechnicalLevel.BASIC)
+        # An interview plan's slug (docs/engine.md); absent or null: the default plan.
+        plan = serializers.SlugField(max_length=64, required=False, allow_null=True)
 
     @extend_schema(
         request=StartInputSerializer,

@@ -228,8 +228,16 @@ OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
 OPENAI_TIMEOUT_SECONDS = env.float("OPENAI_TIMEOUT_SECONDS", default=20.0)
+# How many recent messages of the transcript the LLM sees on each turn.
+OPENAI_HISTORY_MESSAGES = env.int("OPENAI_HISTORY_MESSAGES", default=20)
 STT_PROVIDER = env.str("STT_PROVIDER", default="")
 TTS_PROVIDER = env.str("TTS_PROVIDER", default="")
+# Speech server (OpenAI-compatible audio endpoints); empty: OPENAI_BASE_URL / OPENAI_API_KEY.
+SPEECH_BASE_URL = env.str("SPEECH_BASE_URL", default="")
+SPEECH_API_KEY = env.str("SPEECH_API_KEY", default="")
+STT_MODEL = env.str("STT_MODEL", default="whisper-1")
+TTS_MODEL = env.str("TTS_MODEL", default="tts-1")
+TTS_VOICE = env.str("TTS_VOICE", default="alloy")
 
 # --- Realtime -------------------------------------------------------------------------------
 WS_TICKET_TTL_SECONDS = env.int("WS_TICKET_TTL_SECONDS", default=60)

@@ -1,85 +1,72 @@
-"""The offline, deterministic interviewer: walks an interview plan topic by topic.
+"""The offline, deterministic interviewer: walks the interview's plan topic by topic.
 
-State lives in ``interview.engine_state`` (``{"topic": i, "followup": bool}``); the service
-that calls the engine saves it in the same transaction as the turn.
+State lives in ``interview.engine_state``: ``{"plan": slug|None, "topic": i, "followup": bool}``
+(0-based topic of the question last asked; ``followup`` when that question was the topic's
+follow-up). The service that calls the engine saves it in the same transaction as the turn.
+An interview without state (imported by ``migrate``) is placed by its history: the number of
+questions already asked.
 """
 
-import re
-
-from interviews.engine.base import Evaluation, Turn
-
-# Default process-elicitation plan: topic -> {language -> question}.
-DEFAULT_PLAN: list[dict[str, str]] = [
-    {
-        "es": "¿Cuál es tu puesto y qué proceso principal realizas en tu día a día?",
-        "en": "What is your role, and which main process do you carry out day to day?",
-    },
-    {
-        "es": "Describe paso a paso cómo realizas ese proceso, desde que empieza hasta que termina.",
-        "en": "Walk me through that process step by step, from start to finish.",
-    },
-    {
-        "es": "¿Qué herramientas, sistemas o aplicaciones usas en cada paso?",
-        "en": "Which tools, systems or applications do you use in each step?",
-    },
-    {
-        "es": "¿Qué información o materiales recibes para empezar, y qué entregas al terminar?",
-        "en": "What inputs do you receive to start, and what outputs do you deliver at the end?",
-    },
-    {
-        "es": "¿Qué problemas encuentras con frecuencia y cómo los resuelves o rodeas?",
-        "en": "Which problems come up often, and how do you solve or work around them?",
-    },
-    {
-        "es": "Si pudieras cambiar algo del proceso, ¿qué mejorarías y por qué?",
-        "en": "If you could change anything in the process, what would you improve and why?",
-    },
-]
-FOLLOW_UP = {
-    "es": "¿Podrías darme un ejemplo concreto, con los pasos o herramientas que usas?",
-    "en": "Could you give me a concrete example, with the steps or tools you use?",
-}
-CLOSING = {
-    "es": "¡Gracias! Hemos terminado la entrevista. Tus respuestas nos ayudarán a mejorar el proceso.",
-    "en": "Thank you! We have finished the interview. Your answers will help us improve the process.",
-}
-_WORD = re.compile(r"\w+", re.UNICODE)
-THIN_ANSWER_WORDS = 6
+from interviews.engine import rubric
+from interviews.engine.base import Turn
+from interviews.engine.plans import PlanSpec, builtin_plan, plan_of
+from interviews.models import MessageRole
 
 
-def _score(answer: str) -> Evaluation:
-    words = _WORD.findall(answer)
-    length_part = min(len(words), 60) / 60 * 70
-    has_number = any(w.isdigit() for w in words)
-    score = round(length_part + (15 if has_number else 0) + (15 if len(set(words)) > 10 else 0))
-    strengths = ["detailed"] if len(words) >= 30 else []
-    weaknesses = ["too short"] if len(words) < THIN_ANSWER_WORDS else []
-    return Evaluation(score=min(score, 100), feedback="", strengths=strengths, weaknesses=weaknesses)
+def _builtin_questions(level: str) -> list[dict[str, str]]:
+    plan = builtin_plan()
+    return [{lang: plan.question(i, lang, level) for lang in ("es", "en")} for i in range(plan.total)]
+
+
+# The built-in plan's questions at the ``basic`` level (the default level), by language.
+DEFAULT_PLAN: list[dict[str, str]] = _builtin_questions("basic")
+
+
+def questions_asked(history) -> int:
+    """How many interviewer messages ``history`` holds: one COUNT query for a QuerySet."""
+    if hasattr(history, "filter"):
+        return history.filter(role=MessageRole.ASSISTANT).count()
+    return sum(1 for message in history if message.role == MessageRole.ASSISTANT)
+
+
+def position(interview, history, plan: PlanSpec) -> tuple[int, bool]:
+    """``(topic, followup)`` of the question the answer replies to.
+
+    ``topic`` is -1 when no question was asked yet (an import holding only answers).
+    """
+    state = interview.engine_state if isinstance(interview.engine_state, dict) else {}
+    topic = state.get("topic")
+    if isinstance(topic, int) and not isinstance(topic, bool):
+        return min(max(topic, 0), plan.total), bool(state.get("followup"))
+    # No state (imported): the Nth question asked so far stands for topic N-1 of this plan; a
+    # conversation that already asked as many questions as the plan has is wrapped up.
+    return min(questions_asked(history), plan.total) - 1, False
 
 
 class ScriptedProvider:
     name = "scripted"
 
-    def __init__(self, plan: list[dict[str, str]] | None = None):
-        self.plan = plan or DEFAULT_PLAN
-
-    def _text(self, entry: dict[str, str], language: str) -> str:
-        return entry.get(language) or entry["en"]
-
     def first_turn(self, interview) -> Turn:
-        interview.engine_state = {"topic": 0, "followup": False}
-        return Turn(self._text(self.plan[0], interview.language), False, None, 1, len(self.plan))
+        plan = plan_of(interview)
+        interview.engine_state = {"plan": plan.slug, "topic": 0, "followup": False}
+        question = plan.question(0, interview.language, interview.technical_level)
+        return Turn(question=question, is_final=False, evaluation=None, index=1, total=plan.total)
 
-    def next_turn(self, interview, history: list, answer: str) -> Turn:
-        state = dict(interview.engine_state or {"topic": 0, "followup": False})
-        topic = int(state.get("topic", 0))
-        evaluation = _score(answer)
-        total = len(self.plan)
-        if len(_WORD.findall(answer)) < THIN_ANSWER_WORDS and not state.get("followup"):
-            interview.engine_state = {"topic": topic, "followup": True}
-            return Turn(self._text(FOLLOW_UP, interview.language), False, evaluation, topic + 1, total)
+    def next_turn(self, interview, history, answer: str) -> Turn:
+        plan = plan_of(interview)
+        language, level = interview.language, interview.technical_level
+        topic, followup_asked = position(interview, history, plan)
+        evaluation = rubric.evaluate(answer, language)
+        state = {"plan": plan.slug, "topic": topic, "followup": False}
+        if 0 <= topic < plan.total and not followup_asked and rubric.is_thin(answer):
+            # One follow-up per topic; whatever the second answer is, the plan moves on.
+            interview.engine_state = {**state, "followup": True}
+            question = plan.follow_up_for(topic, language, level)
+            return Turn(question=question, is_final=False, evaluation=evaluation, index=topic + 1, total=plan.total)
         topic += 1
-        interview.engine_state = {"topic": topic, "followup": False}
-        if topic >= total:
-            return Turn(self._text(CLOSING, interview.language), True, evaluation, total, total)
-        return Turn(self._text(self.plan[topic], interview.language), False, evaluation, topic + 1, total)
+        interview.engine_state = {**state, "topic": topic}
+        if topic >= plan.total:
+            closing = plan.closing_for(language, level)
+            return Turn(question=closing, is_final=True, evaluation=evaluation, index=plan.total, total=plan.total)
+        question = plan.question(topic, language, level)
+        return Turn(question=question, is_final=False, evaluation=evaluation, index=topic + 1, total=plan.total)
