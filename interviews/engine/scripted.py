@@ -39,8 +39,10 @@ def position(interview, history, plan: PlanSpec) -> tuple[int, bool]:
     if isinstance(topic, int) and not isinstance(topic, bool):
         return min(max(topic, 0), plan.total), bool(state.get("followup"))
     # No state (imported): the Nth question asked so far stands for topic N-1 of this plan; a
-    # conversation that already asked as many questions as the plan has is wrapped up.
-    return min(questions_asked(history), plan.total) - 1, False
+    # conversation that already asked more questions than the plan has is wrapped up, without
+    # a follow-up.
+    asked = questions_asked(history)
+    return min(asked, plan.total) - 1, asked > plan.total
 
 
 class ScriptedProvider:
