@@ -202,6 +202,11 @@ class InterviewPlan(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.slug})"
 
+    def validate_constraints(self, exclude=None) -> None:
+        # Promoting a plan takes the default flag from the old one (``interview_plan_save``),
+        # so the single-default constraint is not a form error; the database still enforces it.
+        super().validate_constraints(exclude={*(exclude or ()), "is_default"})
+
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
 
