@@ -326,3 +326,11 @@ def test_a_turn_on_a_long_transcript_costs_a_bounded_number_of_queries(
     with django_assert_max_num_queries(10):
         data = answer(client, interview_id, RICH["en"][0])
     assert data["is_final"] is True  # 150 questions asked: past the two-topic plan
+
+
+def test_documented_rubric_examples():
+    """The examples in docs/engine.md, "The rubric"."""
+    assert rubric.evaluate("No sé.", "es").score == 2
+    example = "First I export hours from Kronos, then I check them in Excel and finally upload them to SAP."
+    assert rubric.evaluate(example, "en").score == 84
+    assert rubric.is_thin("Bueno, depende mucho del día y de lo que haya que hacer, la verdad es que varía.")

@@ -129,3 +129,13 @@ def test_a_slow_speech_server_times_out(voice, settings):
 )
 def test_audio_format_is_recognised_for_the_upload_name(audio, name):
     assert speech.audio_filename(audio) == name
+
+
+def test_the_websocket_consumer_reaches_these_functions(voice):
+    """The consumer calls ``speech.transcribe``/``synthesize`` by name (docs/realtime.md)."""
+    from interviews import consumers
+
+    voice.push(Reply(body=b'{"text": "hola"}'), Reply(body=MP3, content_type="audio/mpeg"))
+    assert consumers._transcribe(WAV, "es") == "hola"
+    assert consumers._synthesize("¿Qué haces?", "es") == MP3
+    assert [r.path for r in voice.requests] == ["/v1/audio/transcriptions", "/v1/audio/speech"]
