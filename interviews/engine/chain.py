@@ -76,6 +76,5 @@ class ProviderChain:
                     interview.id,
                     step,
                     self.providers[i + 1].name,
-                    extra={"interview_id": str(interview.id), "provider": provider.name},
                 )
         raise AssertionError("unreachable: the chain is never empty")

@@ -187,26 +187,26 @@ class OpenAIProvider:
         return Turn(question=question, is_final=is_final, evaluation=evaluation, index=index, total=plan.total)
 
     def _ask(self, interview, messages: list[dict], total: int):
-        api = client()
         error: Exception | None = None
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                completion = api.chat.completions.create(
-                    model=settings.OPENAI_MODEL,
-                    messages=messages,
-                    response_format={"type": "json_object"},
-                    temperature=0.3,
+        with client() as api:  # closes its connection pool when the turn is done
+            for attempt in range(1, ATTEMPTS + 1):
+                try:
+                    completion = api.chat.completions.create(
+                        model=settings.OPENAI_MODEL,
+                        messages=messages,
+                        response_format={"type": "json_object"},
+                        temperature=0.3,
+                    )
+                    content = completion.choices[0].message.content if completion.choices else None
+                    return parse_reply(content, total=total)
+                except openai.APIStatusError as exc:
+                    error = exc
+                    if exc.status_code < 500 and exc.status_code not in _RETRYABLE_STATUS:
+                        break
+                except (openai.OpenAIError, _Malformed, AttributeError, TypeError, ValueError) as exc:
+                    # AttributeError/TypeError/ValueError: a 200 whose body is not a completion.
+                    error = exc
+                logger.warning(
+                    "openai provider attempt %d/%d failed on interview %s: %s", attempt, ATTEMPTS, interview.id, error
                 )
-                content = completion.choices[0].message.content if completion.choices else None
-                return parse_reply(content, total=total)
-            except openai.APIStatusError as exc:
-                error = exc
-                if exc.status_code < 500 and exc.status_code not in _RETRYABLE_STATUS:
-                    break
-            except (openai.OpenAIError, _Malformed, AttributeError, TypeError, ValueError) as exc:
-                # AttributeError/TypeError/ValueError: a 200 whose body is not a completion.
-                error = exc
-            logger.warning(
-                "openai provider attempt %d/%d failed on interview %s: %s", attempt, ATTEMPTS, interview.id, error
-            )
         raise ProviderError(f"openai provider failed: {error}") from error

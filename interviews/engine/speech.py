@@ -59,14 +59,14 @@ def _client(setting: str) -> openai.OpenAI:
 
 def transcribe(audio: bytes, language: str) -> str:
     """The text spoken in ``audio`` (``language``: the interview's ``es``/``en``)."""
-    api = _client("STT_PROVIDER")
     try:
-        result = api.audio.transcriptions.create(
-            file=(audio_filename(audio), audio),
-            model=settings.STT_MODEL,
-            language=language,
-            response_format="json",
-        )
+        with _client("STT_PROVIDER") as api:
+            result = api.audio.transcriptions.create(
+                file=(audio_filename(audio), audio),
+                model=settings.STT_MODEL,
+                language=language,
+                response_format="json",
+            )
     except openai.OpenAIError as exc:
         raise SpeechFailed(f"transcription failed: {exc}") from exc
     text = result if isinstance(result, str) else getattr(result, "text", None)
@@ -78,12 +78,12 @@ def transcribe(audio: bytes, language: str) -> str:
 def synthesize(text: str, language: str) -> bytes:
     """``text`` spoken aloud (MP3). The voices read the language of the text; ``language`` is kept
     in the signature for providers that need it."""
-    api = _client("TTS_PROVIDER")
     try:
-        response = api.audio.speech.create(
-            model=settings.TTS_MODEL, voice=settings.TTS_VOICE, input=text, response_format="mp3"
-        )
-        audio = response.read()
+        with _client("TTS_PROVIDER") as api:
+            response = api.audio.speech.create(
+                model=settings.TTS_MODEL, voice=settings.TTS_VOICE, input=text, response_format="mp3"
+            )
+            audio = response.read()
     except openai.OpenAIError as exc:
         raise SpeechFailed(f"speech synthesis failed: {exc}") from exc
     if not audio:
