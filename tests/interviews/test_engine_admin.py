@@ -1,11 +1,13 @@
 """Interview plans in Django admin: list, preview, add with validation, default switching."""
 
 import json
+import threading
 
 import pytest
+from django.db import connections
 from django.urls import reverse
 
-from interviews.engine.plans import builtin_plan_data
+from interviews.engine.plans import builtin_plan_data, interview_plan_save
 from interviews.models import InterviewPlan
 from tests.factories import InterviewFactory
 
@@ -121,3 +123,37 @@ def test_staff_without_plan_permissions_cannot_edit_plans(client, staff):
     assert client.get(reverse("admin:interviews_interviewplan_changelist")).status_code == 403
     assert client.post(reverse("admin:interviews_interviewplan_add"), _form()).status_code == 403
     assert not InterviewPlan.objects.filter(slug="sales-handover").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_promotions_leave_exactly_one_default():
+    InterviewPlan.objects.all().delete()  # the seeded default, when the database is fresh
+    plans = [
+        InterviewPlan.objects.create(slug=f"plan-{n}", name=f"Plan {n}", topics=TOPICS, is_default=n == 0)
+        for n in range(5)
+    ]
+    contenders = plans[1:]
+    barrier = threading.Barrier(len(contenders))
+    errors: list[BaseException] = []
+
+    def promote(plan: InterviewPlan) -> None:
+        try:
+            barrier.wait()
+            plan.is_default = True
+            interview_plan_save(plan=plan)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=promote, args=(plan,)) for plan in contenders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    defaults = list(InterviewPlan.objects.filter(is_default=True).values_list("slug", flat=True))
+    assert len(defaults) == 1
+    assert defaults[0] in {p.slug for p in contenders}

@@ -208,8 +208,10 @@ def plan_for_start(*, slug: str | None):
 def interview_plan_save(*, plan) -> None:
     """Save an (already validated) plan; making it the default takes the flag from the old one.
 
-    Both writes are one transaction; the partial unique constraint on ``is_default`` is the
-    backstop if two admins promote different plans at the same moment (one of them fails).
+    Two admins promoting different plans at once: both lock every plan row first (a small
+    table), so the second waits for the first to commit and then, in a fresh statement
+    snapshot, sees and clears the new default. The partial unique constraint on
+    ``is_default`` stays the backstop.
     """
     from django.db import transaction
 
@@ -217,5 +219,6 @@ def interview_plan_save(*, plan) -> None:
 
     with transaction.atomic():
         if plan.is_default:
+            list(InterviewPlan.objects.select_for_update().order_by("pk").values_list("pk", flat=True))
             InterviewPlan.objects.filter(is_default=True).exclude(pk=plan.pk).update(is_default=False)
         plan.save()
