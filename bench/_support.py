@@ -94,14 +94,14 @@ def django_setup(url: str, *, redis_url: str = "", pool_max: int = 20) -> None:
     call_command("migrate", verbosity=0, interactive=False)
 
 
-def machine() -> str:
+def machine(url: str) -> str:
+    """CPUs, memory, Python and the PostgreSQL version of ``url``'s server."""
     import psycopg
 
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     py = ".".join(map(str, sys.version_info[:3]))
     try:
-        url = psycopg_url(os.environ.get("DATABASE_URL", DEFAULT_SERVER_URL))
-        with psycopg.connect(url) as conn:
+        with psycopg.connect(psycopg_url(_maintenance_url(url))) as conn:
             pg = conn.execute("SHOW server_version").fetchone()[0]
     except psycopg.Error:
         pg = "?"

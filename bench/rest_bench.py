@@ -224,8 +224,12 @@ async def run_cell(clients: int, operation, *, requests: int, duration: float, w
 
     async def client(index: int) -> None:
         nonlocal issued
-        for _ in range(warmup):
-            await operation(index)
+        try:
+            for _ in range(warmup):
+                await operation(index)
+        except Exception as exc:  # reported; the barrier below must still be reached
+            cell.errors += 1
+            cell.first_error = cell.first_error or f"warm-up: {type(exc).__name__}: {exc}"[:300]
         await ready.wait()
         while issued < requests and time.perf_counter() < deadline:
             issued += 1
@@ -395,9 +399,9 @@ async def measure(args, servers, data: Dataset, url: str) -> list[tuple[str, int
     return rows
 
 
-def report(rows, args, data: Dataset, loaded: str) -> int:
+def report(rows, args, url: str, loaded: str) -> int:
     print()
-    print(f"REST benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {machine()}")
+    print(f"REST benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {machine(url)}")
     print(loaded)
     print(
         f"{args.processes} daphne process(es), requests in turn; per cell at most {args.requests} requests "
@@ -476,7 +480,7 @@ def main() -> int:
             except BaseException:
                 print(f"\ndaphne log (tail):\n{servers.log_tail()}", file=sys.stderr)
                 raise
-        return report(rows, args, data, loaded)
+        return report(rows, args, url, loaded)
     finally:
         if args.keep:
             print(f"kept database {args.db_name}")
