@@ -153,6 +153,10 @@ MAX_MESSAGE_CHARS = env.int("MAX_MESSAGE_CHARS", default=10_000)
 MIGRATE_MAX_MESSAGES = env.int("MIGRATE_MAX_MESSAGES", default=2_000)
 # Interviews one bulk export (GET interviews/export) may hold; more is a 422 (docs/exports.md).
 EXPORT_BULK_MAX_INTERVIEWS = env.int("EXPORT_BULK_MAX_INTERVIEWS", default=1_000)
+# A list total of at least LIST_COUNT_CACHE_MIN_ITEMS is cached this many seconds (0: never),
+# so counting 100k rows is not paid on every page (docs/operations.md, "Benchmarks").
+LIST_COUNT_CACHE_SECONDS = env.int("LIST_COUNT_CACHE_SECONDS", default=10)
+LIST_COUNT_CACHE_MIN_ITEMS = env.int("LIST_COUNT_CACHE_MIN_ITEMS", default=1_000)
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
