@@ -477,6 +477,7 @@ def main() -> int:
         print(loaded, flush=True)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         with daphne_servers(args.processes, env) as servers:
+            print(f"daphne ports: {', '.join(map(str, servers.ports))}", flush=True)
             try:
                 rows = asyncio.run(measure(args, servers, data, url))
             except BaseException:
