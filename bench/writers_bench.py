@@ -264,7 +264,7 @@ def main() -> int:
     print()
     print(f"Writers benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {machine(url)}")
     print(
-        f"one interview per row, {args.writers} concurrent writers x {args.messages_per_writer} messages "
+        f"a fresh interview per row, {args.writers} concurrent writers x {args.messages_per_writer} messages "
         f"= {expected:,}; Redis: {'yes' if args.redis_url else 'no (in-memory channel layer)'}"
     )
     print()
