@@ -77,6 +77,23 @@ def test_writers_bench_checks_the_sequence_and_cleans_up():
     assert not database_exists(name)
 
 
+@pytest.mark.postgres
+def test_ws_bench_answers_over_every_socket_and_cleans_up():
+    name = f"bench_smoke_ws_{os.getpid()}"
+    result = run("ws_bench.py", "--sockets", "3,6", "--answers", "2", "--processes", "2", "--db-name", name)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for sockets in (3, 6):
+        line = re.search(rf"^\s+{sockets} \|(.*)$", result.stdout, re.MULTILINE)
+        assert line, f"no row for {sockets} sockets in:\n{result.stdout}"
+        _, _, app_rate, app_err, app_disc, app_gaps, _, _, bare_rate, bare_err, bare_disc, bare_gaps, _ = (
+            line.group(1).replace("|", " ").replace(",", "").split()
+        )
+        assert float(app_rate) > 0
+        assert float(bare_rate) > 0
+        assert (app_err, app_disc, app_gaps, bare_err, bare_disc, bare_gaps) == ("0", "0", "ok", "0", "0", "ok")
+    assert not database_exists(name)
+
+
 def test_bench_refuses_a_database_not_named_bench():
     result = run("writers_bench.py", "--db-name", "test")
     assert result.returncode != 0
