@@ -126,11 +126,14 @@ class Servers:
     def base_urls(self) -> list[str]:
         return [f"http://127.0.0.1:{port}" for port in self.ports]
 
-    def log_tail(self, chars: int = 3000) -> str:
+    def log_tail(self, chars: int = 3000, *, without_access: bool = False) -> str:
         try:
-            return self.log_path.read_text(errors="replace")[-chars:]
+            text = self.log_path.read_text(errors="replace")
         except OSError:
             return ""
+        if without_access:  # daphne's access lines start with the client address
+            text = "".join(line for line in text.splitlines(keepends=True) if not line.startswith("127.0.0.1:"))
+        return text[-chars:]
 
 
 @contextmanager
@@ -139,8 +142,10 @@ def daphne_servers(count: int, env: dict[str, str], *, ready_timeout: float = 60
 
     They are stopped (SIGTERM, then SIGKILL) when the block exits, however it exits.
     """
+    # BENCH_DAPHNE_LOG names a file to keep the servers' output in (for diagnosis).
+    keep_log = os.environ.get("BENCH_DAPHNE_LOG", "")
     log_dir = Path(tempfile.mkdtemp(prefix="bench-daphne-"))
-    log_path = log_dir / "daphne.log"
+    log_path = Path(keep_log) if keep_log else log_dir / "daphne.log"
     procs: list[subprocess.Popen] = []
     ports: list[int] = []
     daphne = str(Path(sys.executable).with_name("daphne"))
@@ -171,7 +176,8 @@ def daphne_servers(count: int, env: dict[str, str], *, ready_timeout: float = 60
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-            log_path.unlink(missing_ok=True)
+            if not keep_log:
+                log_path.unlink(missing_ok=True)
             log_dir.rmdir()
 
 

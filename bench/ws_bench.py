@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -160,10 +161,12 @@ class Level:
     errors: int = 0
     disconnects: int = 0
     first_problem: str = ""
+    kinds: Counter = field(default_factory=Counter)
     wall: float = 0.0
     gaps: str = ""
 
-    def problem(self, text: str) -> None:
+    def problem(self, kind: str, text: str) -> None:
+        self.kinds[kind] += 1
         self.first_problem = self.first_problem or text[:300]
 
     @property
@@ -198,7 +201,7 @@ async def drive(urls: list[str], interview_ids: list[str], token: str | None, an
                     raise RuntimeError(f"first frame {first}")
         except Exception as exc:  # a failed handshake is an error of this level
             level.errors += 1
-            level.problem(f"connect: {type(exc).__name__}: {exc}")
+            level.problem("connect", f"connect: {type(exc).__name__}: {exc}")
             if ws is not None:
                 await ws.close()
             ws = None
@@ -220,14 +223,14 @@ async def drive(urls: list[str], interview_ids: list[str], token: str | None, an
                         break
                     if frame["type"] == "error":
                         level.errors += 1
-                        level.problem(f"error frame: {frame}")
+                        level.problem(f"error frame {frame.get('code')}", f"error frame: {frame}")
                         return
         except ConnectionClosed as exc:
             level.disconnects += 1
-            level.problem(f"disconnected: {exc}")
+            level.problem("disconnected", f"disconnected: {exc}")
         except TimeoutError:
             level.errors += 1
-            level.problem(f"no question within {FRAME_TIMEOUT:.0f} s")
+            level.problem("timeout", f"no question within {FRAME_TIMEOUT:.0f} s")
         finally:
             await ws.close()
 
@@ -324,6 +327,12 @@ def main() -> int:
                     bare.gaps, app.gaps = gaps_check(bare_ids), gaps_check(app_ids)
                     connections.close_all()
                     print(f" {app.persisted_per_second:,.0f} messages/s", flush=True)
+                    if app.kinds:
+                        print(
+                            f"daphne log (tail):\n{servers.log_tail(4000, without_access=True)}",
+                            file=sys.stderr,
+                            flush=True,
+                        )
                     rows.append((sockets, app, bare))
         finally:
             processes_stop(bare_procs)
@@ -360,8 +369,10 @@ def main() -> int:
         )
         if any(level.errors or level.disconnects or level.gaps != "ok" for level in (app, bare)):
             failed = True
-        if app.first_problem or bare.first_problem:
-            print(f"        first problem: app: {app.first_problem or '-'}; bare: {bare.first_problem or '-'}")
+        for side, level in (("app", app), ("bare", bare)):
+            if level.kinds:
+                kinds = ", ".join(f"{n} {kind}" for kind, n in level.kinds.most_common())
+                print(f"        {side}: {kinds}; first: {level.first_problem}")
     print()
     print("msg/s = messages persisted per second (answer + question); ratio = app / bare in the same run")
     if rows:
