@@ -17,6 +17,13 @@ Who receives what:
 Per socket: frames above ``WS_MAX_FRAME_BYTES`` close it with 1009; more than
 ``WS_RATE_LIMIT_PER_MINUTE`` client frames in any 60 s get ``rate_limited`` and are dropped, and
 twice that closes it with 4429; no client frame for ``WS_IDLE_TIMEOUT_SECONDS`` closes it with 4408.
+
+Faults (docs/operations.md, "Faults"): while the database is unreachable, a frame that needs it
+gets ``error`` ``service_unavailable`` and the socket stays open (a resent answer with the same
+``client_message_id`` is then stored once), and a handshake is closed with 1013 (try again
+later). While Redis restarts, the layer (``interviewsvc.channel_layer``) keeps the socket and
+rejoins the group; ``layer_reconnected`` then sends, as ``message`` frames, every message stored
+after the last one this socket was sent, so nothing persisted is missed.
 """
 
 import asyncio
@@ -37,7 +44,8 @@ from django.conf import settings
 from interviews import services, stream, tickets
 from interviews.events import group_name
 from interviews.exceptions import InterviewAccessDenied, InterviewNotFound, VoiceUnavailable
-from interviewsvc.errors import ServiceError
+from interviewsvc.errors import ServiceError, backend_unavailable
+from interviewsvc.logging import bind_interview, bind_request, bind_user, request_id_from
 
 logger = logging.getLogger("interviews.consumers")
 
@@ -47,6 +55,7 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_IDLE = 4408
 CLOSE_RATE_LIMITED = 4429
 CLOSE_TOO_LARGE = 1009
+CLOSE_TRY_AGAIN_LATER = 1013
 
 # Query parameters that would carry a credential in the URL (and so in access logs).
 CREDENTIAL_PARAMS = {"token", "access_token", "jwt", "access", "authorization", "bearer"}
@@ -71,6 +80,10 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
         self.frame_times: deque[float] = deque()
         self.audio = bytearray()
         self.idle_task: asyncio.Task | None = None
+        self.sent_sequence = 0  # the highest sequence number this socket has been sent
+        # Log lines of this socket carry its own id (the handshake's X-Request-ID when valid).
+        headers = dict(self.scope.get("headers") or [])
+        bind_request(request_id_from(headers.get(b"x-request-id", b"").decode("latin1")))
 
         offered = list(self.scope.get("subprotocols") or [])
         # Accept first, then close with the contract's code: a handshake refused before accept
@@ -84,7 +97,14 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
         except ValueError:
             interview_id = None
 
-        user = await self._authenticate(offered, interview_id)
+        try:
+            user = await self._authenticate(offered, interview_id)
+        except Exception as exc:
+            if not backend_unavailable(exc):
+                raise
+            logger.warning("socket refused, backend unavailable: %s", exc)
+            await self.close(code=CLOSE_TRY_AGAIN_LATER)
+            return
         if user is None:
             await self.close(code=CLOSE_NOT_AUTHENTICATED)
             return
@@ -92,11 +112,14 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
 
+        bind_user(user)
+        bind_interview(interview_id)
+
         # Join the group before reading ``last_sequence``: an event committed in between is
         # then queued for this socket rather than lost. Nothing is forwarded until ``role`` is set.
-        self.group = group_name(interview_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
         try:
+            self.group = group_name(interview_id)
+            await self.channel_layer.group_add(self.group, self.channel_name)
             opening = await database_sync_to_async(stream.socket_open)(user=user, interview_id=interview_id)
         except InterviewNotFound:
             await self._shut(CLOSE_NOT_FOUND)
@@ -104,10 +127,17 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
         except InterviewAccessDenied:
             await self._shut(CLOSE_FORBIDDEN)
             return
+        except Exception as exc:
+            if not backend_unavailable(exc):
+                raise
+            logger.warning("socket refused, backend unavailable: %s", exc)
+            await self._shut(CLOSE_TRY_AGAIN_LATER)
+            return
 
         self.interview_id = interview_id
         self.role = opening.role
         self.language = opening.language
+        self.sent_sequence = opening.last_sequence
         self.last_activity = time.monotonic()
         await self.send_json(
             {
@@ -148,7 +178,10 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
         if self.idle_task is not None:
             self.idle_task.cancel()
         if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            try:
+                await self.channel_layer.group_discard(self.group, self.channel_name)
+            except Exception:  # Redis away: the membership expires with the group (group_expiry)
+                logger.warning("could not leave group %s", self.group, exc_info=True)
 
     async def _watch_idle(self) -> None:
         """Close idle sockets (4408); renew the group membership, which channels_redis expires."""
@@ -161,8 +194,11 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
                 await self._shut(CLOSE_IDLE)
                 return
             if now - renewed >= GROUP_RENEW_SECONDS:
-                await self.channel_layer.group_add(self.group, self.channel_name)
-                renewed = now
+                try:
+                    await self.channel_layer.group_add(self.group, self.channel_name)
+                    renewed = now
+                except Exception:  # Redis away: the layer rejoins when it is back; try again later
+                    logger.warning("could not renew group %s", self.group, exc_info=True)
             await asyncio.sleep(min(remaining, GROUP_RENEW_SECONDS))
 
     # --- client → server ------------------------------------------------------------------------
@@ -185,9 +221,8 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
             await handler(self, content)
         except InvalidFrame as exc:
             await self.send_error("invalid_message", str(exc))
-        except Exception:  # e.g. the database went away: say so, keep the socket
-            logger.exception("could not handle a frame on interview %s", self.interview_id)
-            await self.send_error("internal_error", "The request could not be processed; try again.")
+        except Exception as exc:  # say what went wrong, keep the socket
+            await self._send_failure(exc, "The request could not be processed; try again.")
 
     @staticmethod
     def _parse(text_data: str | None) -> dict:
@@ -262,9 +297,8 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
         except ServiceError as exc:
             await self.send_error(exc.error_code, exc.message)
             return
-        except Exception:
-            logger.exception("turn failed on interview %s", self.interview_id)
-            await self.send_error("internal_error", "The answer could not be processed; try again.")
+        except Exception as exc:
+            await self._send_failure(exc, "The answer could not be processed; try again.")
             return
         if result.replayed:
             # Already recorded: nothing was written or published, so acknowledge it again here.
@@ -335,10 +369,20 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
                 interview_id=self.interview_id, after=after
             )
             for frame in frames:
-                await self.send_json(frame)
+                await self._forward(frame)
             if len(frames) < stream.RESUME_BATCH:
                 return
             after = frames[-1]["message"]["sequence_number"]
+
+    async def layer_reconnected(self, event: dict) -> None:
+        """The channel layer is back after a Redis outage: send what this socket missed."""
+        if self.role is None:
+            return
+        logger.info("channel layer back: replaying after sequence %s", self.sent_sequence)
+        try:
+            await self.on_resume({"after_sequence": self.sent_sequence})
+        except Exception as exc:
+            await self._send_failure(exc, "Missed messages could not be sent; resume to fetch them.")
 
     HANDLERS = {
         "ping": on_ping,
@@ -361,7 +405,13 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
         for frame in frames:
             if frame.get("type") == "question" and self.role == stream.PARTICIPANT:
                 frame = await self._with_audio(frame)
-            await self.send_json(frame)
+            await self._forward(frame)
+
+    async def _forward(self, frame: dict) -> None:
+        """Send a frame about the interview, remembering the highest sequence number sent."""
+        sequence = frame.get("sequence_number") or (frame.get("message") or {}).get("sequence_number") or 0
+        self.sent_sequence = max(self.sent_sequence, sequence)
+        await self.send_json(frame)
 
     async def _with_audio(self, frame: dict) -> dict:
         """The question with ``audio_data`` when a text-to-speech provider is configured."""
@@ -376,6 +426,16 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
 
     async def send_error(self, code: str, message: str) -> None:
         await self.send_json({"type": "error", "code": code, "message": message})
+
+    async def _send_failure(self, exc: Exception, message: str) -> None:
+        """An unexpected failure as an ``error`` frame: ``service_unavailable`` when the database
+        or Redis is unreachable (the client retries), ``internal_error`` otherwise."""
+        if backend_unavailable(exc):
+            logger.warning("backend unavailable: %s", exc)
+            await self.send_error("service_unavailable", "A required backend is unavailable; try again shortly.")
+        else:
+            logger.error("could not handle a frame", exc_info=exc)
+            await self.send_error("internal_error", message)
 
 
 def _speech():

@@ -23,7 +23,7 @@ from interviews.serializers import (
     MessageOutputSerializer,
 )
 from interviewsvc.api import field_errors, paginate, success
-from interviewsvc.errors import ValidationFailed
+from interviewsvc.errors import ValidationFailed, backend_unavailable
 from interviewsvc.logging import bind_interview
 from interviewsvc.schema import envelope, errors_for
 
@@ -204,7 +204,12 @@ def list_total(queryset) -> int:
         return queryset.count()
     sql, params = queryset.order_by().query.sql_with_params()
     key = "interviews:list-count:" + hashlib.sha256(repr((sql, params)).encode()).hexdigest()
-    total = cache.get(key)
+    try:
+        total = cache.get(key)
+    except Exception as exc:
+        if not backend_unavailable(exc):
+            raise
+        return queryset.count()  # the cache (Redis) is restarting: count, as if never cached
     if total is None:
         total = queryset.count()
         if total >= settings.LIST_COUNT_CACHE_MIN_ITEMS:

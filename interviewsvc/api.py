@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework_simplejwt.exceptions import InvalidToken
 
-from interviewsvc.errors import ServiceError
+from interviewsvc.errors import ServiceError, backend_unavailable
 
 logger = logging.getLogger("interviewsvc.api")
 
@@ -157,9 +157,9 @@ def exception_handler(exc, context):
         wait = math.ceil(exc.wait) if exc.wait is not None else 1
         message = f"Request was throttled. Retry in {wait} seconds."
         headers["Retry-After"] = str(wait)
-    elif isinstance(exc, OperationalError | InterfaceError):
-        logger.warning("database unavailable: %s", exc)
-        status, code, message = 503, "service_unavailable", "The database is unavailable; try again shortly."
+    elif backend_unavailable(exc):
+        logger.warning("backend unavailable: %s", exc)
+        status, code, message = 503, "service_unavailable", "A required backend is unavailable; try again shortly."
         headers["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE)
     elif isinstance(exc, drf.APIException):
         status, code, message = exc.status_code, exc.default_code, str(exc.detail)

@@ -12,6 +12,9 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from interviews.routing import websocket_urlpatterns  # noqa: E402
+from interviewsvc.daphne_close_codes import allow_protocol_close_codes  # noqa: E402
+
+allow_protocol_close_codes()
 
 application = ProtocolTypeRouter(
     {

@@ -36,3 +36,16 @@ class ServiceUnavailable(ServiceError):
     status_code = 503
     error_code = "service_unavailable"
     default_message = "A required backend is unavailable; try again shortly."
+
+
+def backend_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database or Redis cannot be reached (503, not 500).
+
+    Django wraps psycopg's connection failures and pool timeouts as ``OperationalError`` or
+    ``InterfaceError``; the Redis cache and channel layer raise redis-py's connection errors.
+    """
+    from django.db import InterfaceError, OperationalError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return isinstance(exc, OperationalError | InterfaceError | RedisConnectionError | RedisTimeoutError)

@@ -4,6 +4,9 @@ structlog renders both its own loggers and Django's stdlib ones; context is boun
 (or per WebSocket) in contextvars, which follow the request into sync views' threads.
 """
 
+import re
+import uuid
+
 import structlog
 from structlog.contextvars import bind_contextvars, clear_contextvars
 
@@ -41,6 +44,14 @@ def logging_config(*, level: str, json: bool) -> dict:
         "root": {"handlers": ["console"], "level": level},
         "loggers": {"django.db.backends": {"level": "WARNING"}},
     }
+
+
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def request_id_from(incoming: str) -> str:
+    """The client's ``X-Request-ID`` when it is safe to log and echo, else a new one."""
+    return incoming if _VALID_REQUEST_ID.match(incoming) else str(uuid.uuid4())
 
 
 def bind_request(request_id: str) -> None:

@@ -1,21 +1,15 @@
 """Request id and body-size limit, both usable under ASGI without a thread hop."""
 
-import re
-import uuid
-
 from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.utils.decorators import sync_and_async_middleware
 
 from interviewsvc.api import error_json_response
-from interviewsvc.logging import bind_request
-
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+from interviewsvc.logging import bind_request, request_id_from
 
 
 def _assign_request_id(request) -> None:
-    incoming = request.headers.get("X-Request-ID", "")
-    request.request_id = incoming if _VALID_REQUEST_ID.match(incoming) else str(uuid.uuid4())
+    request.request_id = request_id_from(request.headers.get("X-Request-ID", ""))
     bind_request(request.request_id)
 
 

@@ -124,7 +124,7 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "interviewsvc.channel_layer.ResilientRedisChannelLayer",
             "CONFIG": {
                 # redis-py's default socket timeout (5 s) equals channels_redis' blocking-read
                 # timeout (5 s): under load the read lost that race and killed sockets with 1011.
@@ -180,8 +180,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "interviewsvc.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "interviewsvc.throttling.AnonRateThrottle",
+        "interviewsvc.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("THROTTLE_ANON_RATE", default="60/minute"),

@@ -18,6 +18,28 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_pg)
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Close psycopg's connection pool before the test database is dropped.
+
+    PostgreSQL refuses to drop a database with sessions on it, and connections closed in a test
+    only go back to the pool, which keeps them open (``DATABASE_POOL_MIN_SIZE``).
+    """
+    yield
+    import gc
+
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        for connection in connections.all(initialized_only=True):
+            connection.close()
+            if hasattr(connection, "close_pool"):
+                connection.close_pool()
+    # Worker threads of async tests (thread_sensitive=False) have exited, leaving their
+    # connections to the garbage collector: collect them now so their sessions end.
+    gc.collect()
+
+
 def bearer(user) -> str:
     return f"Bearer {TokenObtainSerializer.get_token(user).access_token}"
 

@@ -45,9 +45,13 @@ def test_database_and_redis_urls_select_postgres_pool_and_channels_redis():
         "s.DATABASES['default']['ENGINE'], s.DATABASES['default']['CONN_MAX_AGE'], "
         "'pool' in s.DATABASES['default']['OPTIONS'], s.CHANNEL_LAYERS['default']['BACKEND']",
     )
-    assert result.stdout.strip() == ("django.db.backends.postgresql 0 True channels_redis.core.RedisChannelLayer"), (
-        result.stderr
-    )
+    expected = "django.db.backends.postgresql 0 True interviewsvc.channel_layer.ResilientRedisChannelLayer"
+    assert result.stdout.strip() == expected, result.stderr
+    from channels_redis.core import RedisChannelLayer
+
+    from interviewsvc.channel_layer import ResilientRedisChannelLayer
+
+    assert issubclass(ResilientRedisChannelLayer, RedisChannelLayer)
 
 
 def test_env_example_documents_every_variable_read_by_settings():

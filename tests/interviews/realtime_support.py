@@ -98,7 +98,23 @@ def sync(fn):
     return database_sync_to_async(fn)
 
 
-# --- real daphne processes (cluster and browser tests) -------------------------------------------
+# --- real daphne processes (cluster, browser and fault tests) ------------------------------------
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+
+
+def redis_answers() -> str | None:
+    """Why a test that needs the shared Redis cannot run, or None."""
+    if not REDIS_URL:
+        return "REDIS_URL is not set: this test needs a Redis that daphne processes share"
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except Exception as exc:
+        return f"Redis at {REDIS_URL} does not answer ({exc})"
+    return None
+
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,6 @@ the observer sees every event in commit order.
 
 import asyncio
 import json
-import os
 import uuid
 from urllib.request import Request, urlopen
 
@@ -17,24 +16,16 @@ import websockets
 from accounts.models import Role
 from interviews import services
 from tests.factories import ORG_A, UserFactory
-from tests.interviews.realtime_support import LONG_ANSWER, access_token, daphne, shared_database
+from tests.interviews.realtime_support import (
+    LONG_ANSWER,
+    REDIS_URL,
+    access_token,
+    daphne,
+    redis_answers,
+    shared_database,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
-
-REDIS_URL = os.environ.get("REDIS_URL", "")
-
-
-def redis_answers() -> str | None:
-    """Why the test cannot run, or None."""
-    if not REDIS_URL:
-        return "REDIS_URL is not set: the multi-process test needs a Redis both daphne processes share"
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except Exception as exc:
-        return f"Redis at {REDIS_URL} does not answer ({exc})"
-    return None
 
 
 def post_json(url: str, token: str, body: dict | None = None, method: str = "POST") -> dict:

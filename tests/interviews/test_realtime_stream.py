@@ -4,7 +4,9 @@ import asyncio
 import base64
 
 import pytest
+from django.db import OperationalError
 from django.urls import reverse
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from interviews import consumers
 from interviews.models import Interview, InterviewMessage, InterviewStatus
@@ -440,17 +442,25 @@ async def test_observer_question_has_no_audio(settings, monkeypatch, staff, inte
     await comm.disconnect()
 
 
-async def test_unexpected_failure_is_internal_error_and_socket_stays_open(monkeypatch, employee, interview):
-    from django.db import OperationalError
-
+@pytest.mark.parametrize(
+    ("failure", "code"),
+    [
+        (OperationalError, "service_unavailable"),
+        (RedisConnectionError, "service_unavailable"),
+        (RuntimeError, "internal_error"),
+    ],
+    ids=["database", "redis", "bug"],
+)
+async def test_failure_is_an_error_frame_and_socket_stays_open(monkeypatch, employee, interview, failure, code):
     def broken(**kwargs):
-        raise OperationalError("database went away")
+        raise failure("gone")
 
     monkeypatch.setattr("interviews.stream.socket_messages_after", broken)
     comm, _ = await open_socket(employee, interview.id)
     await comm.send_json_to({"type": "resume", "after_sequence": 0})
     error = await comm.receive_json_from(timeout=TIMEOUT)
-    assert (error["type"], error["code"]) == ("error", "internal_error")
+    assert (error["type"], error["code"]) == ("error", code)
+    assert "Traceback" not in error["message"]
     await comm.send_json_to({"type": "ping"})
     assert await comm.receive_json_from(timeout=TIMEOUT) == {"type": "pong"}
     await comm.disconnect()
