@@ -1,4 +1,13 @@
-"""Output shapes of the contract's resources, shared by the REST API and realtime frames."""
+"""Output shapes of the contract's resources, shared by the REST API and realtime frames.
+
+The serializer classes describe the shapes for the OpenAPI schema. At run time the functions
+below build the same dicts by hand: a ModelSerializer rebuilds its fields (deep copies, field
+mapping) on every instantiation, which was about half of a list request's CPU time
+(docs/operations.md, "Benchmarks"). ``tests/interviews/test_serializers.py`` pins that both give
+identical output.
+"""
+
+from datetime import UTC, datetime
 
 from rest_framework import serializers
 
@@ -53,9 +62,56 @@ class InterviewDetailOutputSerializer(InterviewOutputSerializer):
         read_only_fields = fields
 
 
+def _datetime(value: datetime | None) -> str | None:
+    """DRF's ISO 8601 rendering: in UTC, ``Z`` for ``+00:00``."""
+    if value is None:
+        return None
+    text = value.astimezone(UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _uuid(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def _evaluation(evaluation: dict | None) -> dict | None:
+    if evaluation is None:
+        return None
+    return {
+        "score": int(evaluation["score"]),
+        "feedback": str(evaluation["feedback"]),
+        "strengths": [str(item) for item in evaluation["strengths"]],
+        "weaknesses": [str(item) for item in evaluation["weaknesses"]],
+    }
+
+
 def message_data(message: InterviewMessage) -> dict:
-    return MessageOutputSerializer(message).data
+    """A Message as ``MessageOutputSerializer`` renders it."""
+    return {
+        "id": str(message.id),
+        "role": message.role,
+        "content": message.content,
+        "sequence_number": message.sequence_number,
+        "created_at": _datetime(message.created_at),
+        "evaluation": _evaluation(message.evaluation),
+    }
 
 
 def interview_data(interview: Interview) -> dict:
-    return InterviewOutputSerializer(interview).data
+    """An Interview as ``InterviewOutputSerializer`` renders it."""
+    return {
+        "id": str(interview.id),
+        "employee_id": _uuid(interview.employee_id),
+        "organization_id": _uuid(interview.organization_id),
+        "language": interview.language,
+        "technical_level": interview.technical_level,
+        "status": interview.status,
+        "source": interview.source,
+        "session_id": interview.session_id,
+        "message_count": interview.message_count,
+        "question_count": interview.question_count,
+        "started_at": _datetime(interview.started_at),
+        "completed_at": _datetime(interview.completed_at),
+        "created_at": _datetime(interview.created_at),
+        "updated_at": _datetime(interview.updated_at),
+    }

@@ -71,9 +71,13 @@ class ContinueResult:
 
 
 def interview_lock(*, interview_id: uuid.UUID) -> Interview:
-    """Lock the interview row until the surrounding transaction ends."""
+    """Lock the interview row until the surrounding transaction ends.
+
+    Its plan comes in the same query (the engine reads it every turn); only the interview row
+    is locked (``of=("self",)``), not the shared plan row.
+    """
     try:
-        return Interview.objects.select_for_update().get(pk=interview_id)
+        return Interview.objects.select_for_update(of=("self",)).select_related("plan").get(pk=interview_id)
     except Interview.DoesNotExist as exc:
         raise InterviewNotFound() from exc
 

@@ -21,6 +21,8 @@ from interviews.serializers import (
     InterviewDetailOutputSerializer,
     InterviewOutputSerializer,
     MessageOutputSerializer,
+    interview_data,
+    message_data,
 )
 from interviewsvc.api import field_errors, paginate, success
 from interviewsvc.errors import ValidationFailed, backend_unavailable
@@ -122,15 +124,15 @@ class InterviewStartView(APIView):
         result = services.interview_start(user=request.user, **data)
         bind_interview(result.interview.id)
         body = {
-            "interview_id": result.interview.id,
             "question": result.turn.question,
             "question_number": result.turn.index,
             "is_final": result.turn.is_final,
-            "interview": result.interview,
-            "message": result.message,
+            "interview": interview_data(result.interview),
+            "interview_id": str(result.interview.id),
+            "message": message_data(result.message),
             "ws_url": ws_url_for(request, result.interview.id),
         }
-        return success(request, StartOutputSerializer(body).data, "Interview started", status=201)
+        return success(request, body, "Interview started", status=201)
 
 
 class InterviewContinueView(InterviewObjectView):
@@ -160,12 +162,12 @@ class InterviewContinueView(InterviewObjectView):
             "question": reply.content if reply else "",
             "question_number": result.question_number,
             "is_final": result.is_final,
-            "interview": result.interview,
-            "user_message": result.user_message,
-            "assistant_message": reply,
+            "interview": interview_data(result.interview),
+            "user_message": message_data(result.user_message),
+            "assistant_message": message_data(reply) if reply else None,
         }
         message = "Answer already recorded" if result.replayed else "Answer recorded"
-        return success(request, ContinueOutputSerializer(body).data, message)
+        return success(request, body, message)
 
 
 # --- list / stats ----------------------------------------------------------------------------
@@ -260,7 +262,7 @@ class InterviewListView(APIView):
         )
         rows = list(queryset[offset : offset + limit]) if offset < pagination["total_items"] else []
         meta = {"pagination": pagination, "filters": filterset.applied(), "scope": str(scope_of(request.user))}
-        return success(request, InterviewOutputSerializer(rows, many=True).data, "Interviews retrieved", meta=meta)
+        return success(request, [interview_data(row) for row in rows], "Interviews retrieved", meta=meta)
 
 
 class StatsOutputSerializer(serializers.Serializer):
@@ -317,8 +319,8 @@ class InterviewDetailView(InterviewObjectView):
     )
     def get(self, request, interview_id):
         interview = self.get_interview(parse_uuid(interview_id))
-        data = InterviewOutputSerializer(interview).data
-        data["messages"] = MessageOutputSerializer(selectors.interview_messages(interview=interview), many=True).data
+        data = interview_data(interview)
+        data["messages"] = [message_data(m) for m in selectors.interview_messages(interview=interview)]
         return success(request, data, "Interview retrieved")
 
     @extend_schema(
@@ -332,7 +334,7 @@ class InterviewDetailView(InterviewObjectView):
         data = validated(self.PatchInputSerializer, request.data)
         self.get_interview(pk)
         interview = services.interview_status_change(interview_id=pk, status=data["status"])
-        return success(request, InterviewOutputSerializer(interview).data, "Interview updated")
+        return success(request, interview_data(interview), "Interview updated")
 
 
 class InterviewMessagesView(InterviewObjectView):
@@ -356,7 +358,7 @@ class InterviewMessagesView(InterviewObjectView):
         )
         interview = self.get_interview(pk)
         messages = selectors.interview_messages(interview=interview, after=query["after"], limit=query["limit"])
-        return success(request, MessageOutputSerializer(messages, many=True).data, "Messages retrieved")
+        return success(request, [message_data(m) for m in messages], "Messages retrieved")
 
 
 # --- import ----------------------------------------------------------------------------------
