@@ -33,6 +33,7 @@ from tests.interviews.realtime_support import (
     daphne,
     frames,
     open_socket,
+    participant_and_observer,
     redis_answers,
     shared_database,
     sync,
@@ -270,10 +271,7 @@ def test_redis_restarted_under_live_sockets(tmp_path):
             server.delete(key)
 
     with shared_database(tmp_path) as db_env:
-        participant = UserFactory(role=Role.EMPLOYEE, organization_id=ORG_A)
-        staff = UserFactory(role=Role.STAFF, organization_id=ORG_A)
-        interview = services.interview_start(user=participant, language="en", technical_level="basic").interview
-        tokens = access_token(participant), access_token(staff)
+        interview, tokens = participant_and_observer()
         with TcpProxy(upstream.hostname or "127.0.0.1", upstream.port or 6379) as proxy:
             env = {
                 **db_env,

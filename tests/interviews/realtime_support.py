@@ -103,6 +103,18 @@ def sync(fn):
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
 
+def participant_and_observer():
+    """A new interview of an employee, and access tokens for that employee and for a staff
+    member of the same organization (an observer)."""
+    from accounts.models import Role
+    from tests.factories import ORG_A, UserFactory
+
+    participant = UserFactory(role=Role.EMPLOYEE, organization_id=ORG_A)
+    observer = UserFactory(role=Role.STAFF, organization_id=ORG_A)
+    interview = start_interview(participant)
+    return interview, (access_token(participant), access_token(observer))
+
+
 def redis_answers() -> str | None:
     """Why a test that needs the shared Redis cannot run, or None."""
     if not REDIS_URL:

@@ -13,14 +13,11 @@ from urllib.request import Request, urlopen
 import pytest
 import websockets
 
-from accounts.models import Role
-from interviews import services
-from tests.factories import ORG_A, UserFactory
 from tests.interviews.realtime_support import (
     LONG_ANSWER,
     REDIS_URL,
-    access_token,
     daphne,
+    participant_and_observer,
     redis_answers,
     shared_database,
 )
@@ -85,10 +82,7 @@ def test_participant_and_observer_on_different_processes(tmp_path):
         pytest.skip(reason)
     with shared_database(tmp_path) as db_env:
         # The users and the interview go into the database both processes use.
-        participant = UserFactory(role=Role.EMPLOYEE, organization_id=ORG_A)
-        observer = UserFactory(role=Role.STAFF, organization_id=ORG_A)
-        interview = services.interview_start(user=participant, language="en", technical_level="basic").interview
-        tokens = access_token(participant), access_token(observer)
+        interview, tokens = participant_and_observer()
         env = {**db_env, "REDIS_URL": REDIS_URL, "CHANNELS_PREFIX": f"realtime-cluster-{uuid.uuid4().hex[:8]}"}
         with daphne(env, tmp_path / "a.log") as a, daphne(env, tmp_path / "b.log") as b:
             participant_frames, observer_frames = asyncio.run(conversation(a, b, interview.id, *tokens))
