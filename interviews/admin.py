@@ -62,7 +62,7 @@ class InterviewAdmin(admin.ModelAdmin):
         "duration",
         "started_at",
     ]
-    list_filter = ["status", "language", "technical_level", "source"]
+    list_filter = ["status", "language", "technical_level", "source", "plan"]
     date_hierarchy = "started_at"
     search_fields = [
         "=id",
@@ -77,6 +77,7 @@ class InterviewAdmin(admin.ModelAdmin):
         "id",
         "employee",
         "organization_id",
+        "plan",
         "source",
         "session_id",
         "message_count",

@@ -79,6 +79,13 @@ def test_adding_a_plan_makes_it_usable_without_code(client, superuser, client_fo
     start = client_for(employee).post("/api/v1/interviews/start", {"plan": "sales-handover"}, format="json")
     assert start.status_code == 201
     assert start.json()["data"]["question"] == "¿Qué haces?"
+    # Reviewers see which plan an interview follows, and can filter by it.
+    interview_id = start.json()["data"]["interview_id"]
+    page = client.get(reverse("admin:interviews_interview_change", args=[interview_id])).content.decode()
+    assert "Sales handover (sales-handover)" in page
+    listing = client.get(reverse("admin:interviews_interview_changelist"), {"plan__id__exact": plan.pk})
+    assert listing.status_code == 200
+    assert interview_id in listing.content.decode()
 
 
 def test_an_invalid_plan_is_refused_with_the_reason(client, superuser):
