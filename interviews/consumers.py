@@ -98,40 +98,18 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
             interview_id = None
 
         try:
-            user = await self._authenticate(offered, interview_id)
-        except Exception as exc:
-            if not backend_unavailable(exc):
-                raise
-            logger.warning("socket refused, backend unavailable: %s", exc)
-            await self.close(code=CLOSE_TRY_AGAIN_LATER)
-            return
-        if user is None:
-            await self.close(code=CLOSE_NOT_AUTHENTICATED)
-            return
-        if interview_id is None:
-            await self.close(code=CLOSE_NOT_FOUND)
-            return
-
-        bind_user(user)
-        bind_interview(interview_id)
-
-        # Join the group before reading ``last_sequence``: an event committed in between is
-        # then queued for this socket rather than lost. Nothing is forwarded until ``role`` is set.
-        try:
-            self.group = group_name(interview_id)
-            await self.channel_layer.group_add(self.group, self.channel_name)
-            opening = await database_sync_to_async(stream.socket_open)(user=user, interview_id=interview_id)
+            opening = await self._open(offered, interview_id)
         except InterviewNotFound:
-            await self._shut(CLOSE_NOT_FOUND)
-            return
+            opening = CLOSE_NOT_FOUND
         except InterviewAccessDenied:
-            await self._shut(CLOSE_FORBIDDEN)
-            return
+            opening = CLOSE_FORBIDDEN
         except Exception as exc:
             if not backend_unavailable(exc):
                 raise
             logger.warning("socket refused, backend unavailable: %s", exc)
-            await self._shut(CLOSE_TRY_AGAIN_LATER)
+            opening = CLOSE_TRY_AGAIN_LATER
+        if isinstance(opening, int):
+            await self._shut(opening)
             return
 
         self.interview_id = interview_id
@@ -148,6 +126,21 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
             }
         )
         self.idle_task = asyncio.create_task(self._watch_idle())
+
+    async def _open(self, offered: list[str], interview_id: uuid.UUID | None) -> "stream.SocketOpening | int":
+        """What the ``connected`` frame says, or the close code of a refused credential or id."""
+        user = await self._authenticate(offered, interview_id)
+        if user is None:
+            return CLOSE_NOT_AUTHENTICATED
+        if interview_id is None:
+            return CLOSE_NOT_FOUND
+        bind_user(user)
+        bind_interview(interview_id)
+        # Join the group before reading ``last_sequence``: an event committed in between is
+        # then queued for this socket rather than lost. Nothing is forwarded until ``role`` is set.
+        self.group = group_name(interview_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        return await database_sync_to_async(stream.socket_open)(user=user, interview_id=interview_id)
 
     async def _authenticate(self, offered: list[str], interview_id: uuid.UUID | None):
         """The user behind this handshake, or None. Ticket, then ``bearer`` pair, then session."""

@@ -7,9 +7,10 @@ process's channels joined, retries ``receive`` with backoff while Redis is away,
 groups once it answers again, and then hands the consumer a ``layer.reconnected`` message so it
 can send what was published while Redis was down (``InterviewConsumer.layer_reconnected``).
 
-Its connections also retry a command once on a dropped connection: after a restart, every idle
-pooled connection is dead, and redis-py's asyncio client does not retry by default, so the
-first publish on each of them failed (a lost event) even though Redis was back.
+Its connections also retry a command (twice, within a few tenths of a second) on a dropped
+connection: after a restart, every idle pooled connection is dead, and redis-py's asyncio
+client does not retry by default, so the first publish on each of them failed (a lost event)
+even though Redis was back.
 """
 
 import asyncio

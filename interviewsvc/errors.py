@@ -1,5 +1,9 @@
 """The project's exceptions. Services raise these; the API handler maps them to HTTP once."""
 
+from django.db import InterfaceError, OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 
 class ServiceError(Exception):
     """A failure a client can act on: carries its HTTP status and stable ``error_code``."""
@@ -44,8 +48,4 @@ def backend_unavailable(exc: BaseException) -> bool:
     Django wraps psycopg's connection failures and pool timeouts as ``OperationalError`` or
     ``InterfaceError``; the Redis cache and channel layer raise redis-py's connection errors.
     """
-    from django.db import InterfaceError, OperationalError
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-
     return isinstance(exc, OperationalError | InterfaceError | RedisConnectionError | RedisTimeoutError)
