@@ -2,11 +2,15 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "interviewsvc.settings")
-# Build the Django app (and so load the apps registry) before importing any consumer.
-django_asgi_app = get_asgi_application()
+# Set Django up (and so load the apps registry) before importing any consumer.
+django.setup(set_prefix=False)
+
+from interviewsvc.asgi_handler import SyncChainASGIHandler  # noqa: E402
+
+django_asgi_app = SyncChainASGIHandler()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
