@@ -155,3 +155,17 @@ def test_stats_in_scope(client_for, staff, employee):
     assert data["average_duration_minutes"] == 30.0
     assert data["average_messages"] == 3.0
     assert data["scope"] == "organization"
+
+
+def test_the_filter_form_class_is_built_once_and_each_request_validates_on_its_own(db):
+    from interviews.filters import InterviewFilter
+    from interviews.models import Interview
+
+    bad = InterviewFilter({"status": "bogus"}, queryset=Interview.objects.none())
+    good = InterviewFilter({"status": "completed"}, queryset=Interview.objects.none())
+    assert not bad.is_valid()
+    assert "status" in bad.errors
+    assert good.is_valid()
+    assert not good.errors
+    assert type(bad.form) is type(good.form)
+    assert bad.form is not good.form
