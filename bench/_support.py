@@ -16,8 +16,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -69,6 +71,17 @@ def database_drop(url: str) -> None:
     name = urlsplit(url).path.lstrip("/")
     with psycopg.connect(_maintenance_url(url), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def database_finish(url: str, *, keep: bool) -> None:
+    """Close this process's Django connections, then drop the benchmark database unless ``keep``."""
+    from django.db import connections
+
+    connections.close_all()
+    if keep:
+        print(f"kept database {urlsplit(url).path.lstrip('/')}")
+    else:
+        database_drop(url)
 
 
 def psycopg_url(url: str) -> str:
@@ -167,18 +180,23 @@ def daphne_servers(count: int, env: dict[str, str], *, ready_timeout: float = 60
             _wait_ready(servers, procs, ready_timeout)
             yield servers
         finally:
-            for proc in procs:
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-            for proc in procs:
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            processes_stop(procs)
             if not keep_log:
                 log_path.unlink(missing_ok=True)
             log_dir.rmdir()
+
+
+def processes_stop(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM every process still running, then SIGKILL what has not exited after 10 s."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _wait_ready(servers: Servers, procs: list[subprocess.Popen], timeout: float) -> None:
@@ -216,3 +234,25 @@ def install_sigterm_as_exit() -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, _exit)
+
+
+async def bare_turn(conn, interview_id, answer: str, reply: str = "Next?") -> tuple[int, int]:
+    """The bare baseline of a turn (psycopg, async): lock the interview, bump its counters,
+    insert the answer and a reply. The caller wraps it in a transaction. Returns their numbers."""
+    cursor = await conn.execute(
+        "SELECT message_count FROM interviews_interview WHERE id = %s FOR UPDATE", [interview_id]
+    )
+    (last,) = await cursor.fetchone()
+    await conn.execute(
+        "UPDATE interviews_interview SET message_count = %s, question_count = question_count + 1, "
+        "updated_at = now() WHERE id = %s",
+        [last + 2, interview_id],
+    )
+    now = datetime.now(UTC)
+    await conn.execute(
+        "INSERT INTO interviews_interviewmessage (id, interview_id, role, content, sequence_number, "
+        "evaluation, metadata, created_at) VALUES "
+        "(%s, %s, 'user', %s, %s, NULL, '{}', %s), (%s, %s, 'assistant', %s, %s, NULL, '{}', %s)",
+        [uuid.uuid4(), interview_id, answer, last + 1, now, uuid.uuid4(), interview_id, reply, last + 2, now],
+    )
+    return last + 1, last + 2

@@ -44,8 +44,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._support import (
     ROOT,
+    bare_turn,
     daphne_servers,
-    database_drop,
+    database_finish,
     database_recreate,
     database_url,
     django_setup,
@@ -342,22 +343,7 @@ class Bare:
             self.current[index] = self.open_queue.pop()
         interview_id = self.current[index]
         async with self.pool.connection() as conn, conn.transaction():
-            cursor = await conn.execute(
-                "SELECT message_count FROM interviews_interview WHERE id = %s FOR UPDATE", [interview_id]
-            )
-            (last,) = await cursor.fetchone()
-            await conn.execute(
-                "UPDATE interviews_interview SET message_count = %s, question_count = question_count + 1, "
-                "updated_at = now() WHERE id = %s",
-                [last + 2, interview_id],
-            )
-            now = datetime.now(UTC)
-            await conn.execute(
-                "INSERT INTO interviews_interviewmessage (id, interview_id, role, content, sequence_number, "
-                "evaluation, metadata, created_at) VALUES "
-                "(%s, %s, 'user', %s, %s, NULL, '{}', %s), (%s, %s, 'assistant', %s, %s, NULL, '{}', %s)",
-                [uuid.uuid4(), interview_id, ANSWER, last + 1, now, uuid.uuid4(), interview_id, "Next?", last + 2, now],
-            )
+            await bare_turn(conn, interview_id, ANSWER)
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -485,13 +471,7 @@ def main() -> int:
                 raise
         return report(rows, args, url, loaded)
     finally:
-        if args.keep:
-            print(f"kept database {args.db_name}")
-        else:
-            from django.db import connections
-
-            connections.close_all()
-            database_drop(url)
+        database_finish(url, keep=args.keep)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._support import (
     ROOT,
-    database_drop,
+    database_finish,
     database_recreate,
     database_url,
     django_setup,
@@ -115,14 +115,9 @@ def _append_many(interview_id, count: int, latencies: list, errors: list) -> Non
         connection.close()
 
 
-def run_threads(interview_id, writers: int, per_writer: int) -> Result:
-    result = Result("service, threads")
-    start_gate = threading.Barrier(writers + 1)
-
-    def writer():
-        start_gate.wait()
-        _append_many(interview_id, per_writer, result.latencies, result.errors)
-
+def _timed_threads(result: Result, writer, writers: int, start_gate: threading.Barrier) -> Result:
+    """Start ``writers`` threads running ``writer``, release them together at ``start_gate``
+    and record the wall time until the last one finishes."""
     threads = [threading.Thread(target=writer) for _ in range(writers)]
     for thread in threads:
         thread.start()
@@ -132,6 +127,17 @@ def run_threads(interview_id, writers: int, per_writer: int) -> Result:
         thread.join()
     result.wall = time.perf_counter() - begin
     return result
+
+
+def run_threads(interview_id, writers: int, per_writer: int) -> Result:
+    result = Result("service, threads")
+    start_gate = threading.Barrier(writers + 1)
+
+    def writer():
+        start_gate.wait()
+        _append_many(interview_id, per_writer, result.latencies, result.errors)
+
+    return _timed_threads(result, writer, writers, start_gate)
 
 
 def _process_writer(interview_id, per_writer: int, gate, queue) -> None:
@@ -204,15 +210,7 @@ def run_bare(url: str, interview_id, writers: int, per_writer: int) -> Result:
                 else:
                     result.latencies.append(time.perf_counter() - begin)
 
-    threads = [threading.Thread(target=writer) for _ in range(writers)]
-    for thread in threads:
-        thread.start()
-    start_gate.wait()
-    begin = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    result.wall = time.perf_counter() - begin
-    return result
+    return _timed_threads(result, writer, writers, start_gate)
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -253,13 +251,7 @@ def main() -> int:
             print(f" {result.rate:,.0f} messages/s", flush=True)
             results.append(result)
     finally:
-        from django.db import connections
-
-        connections.close_all()
-        if args.keep:
-            print(f"kept database {args.db_name}")
-        else:
-            database_drop(url)
+        database_finish(url, keep=args.keep)
 
     print()
     print(f"Writers benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {machine(url)}")

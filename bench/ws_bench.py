@@ -41,8 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._support import (
     ROOT,
+    bare_turn,
     daphne_servers,
-    database_drop,
+    database_finish,
     database_recreate,
     database_url,
     django_setup,
@@ -50,6 +51,7 @@ from bench._support import (
     install_sigterm_as_exit,
     machine,
     percentile,
+    processes_stop,
     psycopg_url,
 )
 from bench.rest_bench import ANSWER, OPEN_INTERVIEWS_SQL, UUID7_SQL
@@ -70,34 +72,7 @@ async def bare_serve(port: int, url: str) -> None:
 
         async def turn(interview_id: str, answer: str) -> tuple[int, int]:
             async with pool.connection() as conn, conn.transaction():
-                cursor = await conn.execute(
-                    "SELECT message_count FROM interviews_interview WHERE id = %s FOR UPDATE", [interview_id]
-                )
-                (last,) = await cursor.fetchone()
-                await conn.execute(
-                    "UPDATE interviews_interview SET message_count = %s, question_count = question_count + 1, "
-                    "updated_at = now() WHERE id = %s",
-                    [last + 2, interview_id],
-                )
-                now = datetime.now(UTC)
-                await conn.execute(
-                    "INSERT INTO interviews_interviewmessage (id, interview_id, role, content, sequence_number, "
-                    "evaluation, metadata, created_at) VALUES "
-                    "(%s, %s, 'user', %s, %s, NULL, '{}', %s), (%s, %s, 'assistant', %s, %s, NULL, '{}', %s)",
-                    [
-                        uuid.uuid4(),
-                        interview_id,
-                        answer,
-                        last + 1,
-                        now,
-                        uuid.uuid4(),
-                        interview_id,
-                        "Next?",
-                        last + 2,
-                        now,
-                    ],
-                )
-            return last + 1, last + 2
+                return await bare_turn(conn, interview_id, answer)
 
         async def handler(ws) -> None:
             interview_id = ws.request.path.rstrip("/").rsplit("/", 1)[-1]
@@ -138,18 +113,6 @@ def bare_servers_start(count: int, url: str) -> tuple[list[subprocess.Popen], li
                 raise RuntimeError("bare server not listening after 30 s")
             time.sleep(0.1)
     return procs, ports
-
-
-def processes_stop(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # --- the clients -----------------------------------------------------------------------------
@@ -337,13 +300,7 @@ def main() -> int:
         finally:
             processes_stop(bare_procs)
     finally:
-        from django.db import connections
-
-        connections.close_all()
-        if args.keep:
-            print(f"kept database {args.db_name}")
-        else:
-            database_drop(url)
+        database_finish(url, keep=args.keep)
 
     print()
     print(f"WebSocket benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {machine(url)}")
