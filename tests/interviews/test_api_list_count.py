@@ -52,18 +52,14 @@ def test_cached_list_skips_the_count_query(client_for, reviewer, settings, djang
         assert total(client.get(URL)) == 3
 
 
-def test_a_total_below_the_threshold_is_always_exact(client_for, reviewer, settings):
-    settings.LIST_COUNT_CACHE_SECONDS = 60
-    settings.LIST_COUNT_CACHE_MIN_ITEMS = 4
-    client = client_for(reviewer)
-    assert total(client.get(URL)) == 3
-    InterviewFactory(employee=UserFactory(organization_id=reviewer.organization_id))
-    assert total(client.get(URL)) == 4
-
-
-def test_zero_seconds_turns_the_cache_off(client_for, reviewer, settings):
-    settings.LIST_COUNT_CACHE_SECONDS = 0
-    settings.LIST_COUNT_CACHE_MIN_ITEMS = 1
+@pytest.mark.parametrize(
+    ("seconds", "min_items"),
+    [(60, 4), (0, 1)],
+    ids=["a total below the threshold", "zero seconds turns the cache off"],
+)
+def test_an_uncached_total_is_always_exact(client_for, reviewer, settings, seconds, min_items):
+    settings.LIST_COUNT_CACHE_SECONDS = seconds
+    settings.LIST_COUNT_CACHE_MIN_ITEMS = min_items
     client = client_for(reviewer)
     assert total(client.get(URL)) == 3
     InterviewFactory(employee=UserFactory(organization_id=reviewer.organization_id))
