@@ -23,7 +23,8 @@ gets ``error`` ``service_unavailable`` and the socket stays open (a resent answe
 ``client_message_id`` is then stored once), and a handshake is closed with 1013 (try again
 later). While Redis restarts, the layer (``interviewsvc.channel_layer``) keeps the socket and
 rejoins the group; ``layer_reconnected`` then sends, as ``message`` frames, every message stored
-after the last one this socket was sent, so nothing persisted is missed.
+after the last one this socket was sent (and the status if it changed), so nothing persisted is
+missed.
 """
 
 import asyncio
@@ -81,6 +82,7 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
         self.audio = bytearray()
         self.idle_task: asyncio.Task | None = None
         self.sent_sequence = 0  # the highest sequence number this socket has been sent
+        self.sent_status = ""  # the interview status this socket was last told
         # Log lines of this socket carry its own id (the handshake's X-Request-ID when valid).
         headers = dict(self.scope.get("headers") or [])
         bind_request(request_id_from(headers.get(b"x-request-id", b"").decode("latin1")))
@@ -116,6 +118,7 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
         self.role = opening.role
         self.language = opening.language
         self.sent_sequence = opening.last_sequence
+        self.sent_status = opening.interview["status"]
         self.last_activity = time.monotonic()
         await self.send_json(
             {
@@ -368,12 +371,16 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
             after = frames[-1]["message"]["sequence_number"]
 
     async def layer_reconnected(self, event: dict) -> None:
-        """The channel layer is back after a Redis outage: send what this socket missed."""
+        """The channel layer is back after a Redis outage: send what this socket missed, the
+        messages stored since the last one it was sent and, if it changed, the status."""
         if self.role is None:
             return
         logger.info("channel layer back: replaying after sequence %s", self.sent_sequence)
         try:
             await self.on_resume({"after_sequence": self.sent_sequence})
+            interview = await database_sync_to_async(stream.socket_interview)(interview_id=self.interview_id)
+            if interview["status"] != self.sent_status:
+                await self._forward({"type": "status_changed", "status": interview["status"], "interview": interview})
         except Exception as exc:
             await self._send_failure(exc, "Missed messages could not be sent; resume to fetch them.")
 
@@ -401,9 +408,12 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
             await self._forward(frame)
 
     async def _forward(self, frame: dict) -> None:
-        """Send a frame about the interview, remembering the highest sequence number sent."""
+        """Send a frame about the interview, remembering the highest sequence number and the
+        status sent."""
         sequence = frame.get("sequence_number") or (frame.get("message") or {}).get("sequence_number") or 0
         self.sent_sequence = max(self.sent_sequence, sequence)
+        if frame.get("type") in ("status_changed", "interview_complete"):
+            self.sent_status = frame["status"]
         await self.send_json(frame)
 
     async def _with_audio(self, frame: dict) -> dict:

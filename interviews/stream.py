@@ -83,6 +83,11 @@ def socket_pending_question(*, interview_id: uuid.UUID) -> dict:
     return _question_frame(question)
 
 
+def socket_interview(*, interview_id: uuid.UUID) -> dict:
+    """The interview as in REST (for a ``status_changed`` the socket may have missed). One query."""
+    return dict(interview_data(selectors.interview_get(interview_id=interview_id)))
+
+
 def socket_messages_after(*, interview_id: uuid.UUID, after: int, limit: int = RESUME_BATCH) -> list[dict]:
     """``message`` frames for up to ``limit`` messages numbered above ``after``, in order. One query."""
     messages = selectors.interview_messages(interview=interview_id, after=after, limit=limit)

@@ -238,13 +238,19 @@ async def redis_restart(a: str, b: str, interview_id, tokens: tuple[str, str], p
         await asyncio.to_thread(forget)
         await p.send(answer("t2"))  # stored while Redis is away; its frames cannot travel
         seen["list_down"] = await asyncio.to_thread(http, "GET", f"{b}/api/v1/interviews", participant_token)
+        interview_url = f"{b}/api/v1/interviews/{interview_id}"
+        paused = {"status": "paused"}
+        seen["pause_down"] = await asyncio.to_thread(http, "PATCH", interview_url, participant_token, paused)
         await asyncio.sleep(1)
         proxy.restore()
 
         # Each socket's layer reconnects, rejoins the group and sends what it missed.
-        seen["p_replayed"] = [await recv(p, within=RECOVERY_SECONDS) for _ in range(2)]
-        seen["o_replayed"] = [await recv(o, within=RECOVERY_SECONDS) for _ in range(2)]
-        await p.send(answer("t3"))  # live again, across processes: the group was rejoined
+        seen["p_replayed"] = [await recv(p, within=RECOVERY_SECONDS) for _ in range(3)]
+        seen["o_replayed"] = [await recv(o, within=RECOVERY_SECONDS) for _ in range(3)]
+        # Live again, across processes: the group was rejoined.
+        await asyncio.to_thread(http, "PATCH", interview_url, participant_token, {"status": "in_progress"})
+        seen["p_resumed"], seen["o_resumed"] = await recv(p), await recv(o)
+        await p.send(answer("t3"))
         seen["p_after"] = [await recv(p) for _ in range(3)]
         seen["o_after"] = [await recv(o) for _ in range(5)]
         for ws in (p, o):
@@ -289,6 +295,7 @@ def test_redis_restarted_under_live_sockets(tmp_path):
 
     status, _, body = seen["list_down"]
     assert status == 200, body  # the API keeps serving while Redis is away (throttles fail open)
+    assert seen["pause_down"][0] == 200, seen["pause_down"]
     assert [f["type"] for f in seen["p_before"]] == ["answer_received", "evaluation", "question"]
 
     def sequences(frames_):
@@ -297,6 +304,10 @@ def test_redis_restarted_under_live_sockets(tmp_path):
     assert sequences(seen["p_replayed"]) == [4, 5]
     assert sequences(seen["o_replayed"]) == [4, 5]
     assert seen["p_replayed"][0]["message"]["content"].endswith("(t2)")
+    for replayed in (seen["p_replayed"], seen["o_replayed"]):  # the status changed while away, too
+        assert (replayed[-1]["type"], replayed[-1]["status"]) == ("status_changed", "paused")
+    for resumed in (seen["p_resumed"], seen["o_resumed"]):
+        assert (resumed["type"], resumed["status"]) == ("status_changed", "in_progress")
     assert [f["type"] for f in seen["p_after"]] == ["answer_received", "evaluation", "question"]
     assert seen["p_after"][-1]["sequence_number"] == 7
     # The observer saw every message exactly once, in order, across the restart.
