@@ -62,8 +62,8 @@ class InterviewDetailOutputSerializer(InterviewOutputSerializer):
         read_only_fields = fields
 
 
-def _datetime(value: datetime | None) -> str | None:
-    """DRF's ISO 8601 rendering: in UTC, ``Z`` for ``+00:00``."""
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a ``Z``, as DRF renders datetimes (the API, frames and exports)."""
     if value is None:
         return None
     text = value.astimezone(UTC).isoformat()
@@ -92,7 +92,7 @@ def message_data(message: InterviewMessage) -> dict:
         "role": message.role,
         "content": message.content,
         "sequence_number": message.sequence_number,
-        "created_at": _datetime(message.created_at),
+        "created_at": iso(message.created_at),
         "evaluation": _evaluation(message.evaluation),
     }
 
@@ -110,8 +110,8 @@ def interview_data(interview: Interview) -> dict:
         "session_id": interview.session_id,
         "message_count": interview.message_count,
         "question_count": interview.question_count,
-        "started_at": _datetime(interview.started_at),
-        "completed_at": _datetime(interview.completed_at),
-        "created_at": _datetime(interview.created_at),
-        "updated_at": _datetime(interview.updated_at),
+        "started_at": iso(interview.started_at),
+        "completed_at": iso(interview.completed_at),
+        "created_at": iso(interview.created_at),
+        "updated_at": iso(interview.updated_at),
     }

@@ -57,7 +57,7 @@ def socket_open(*, user: User, interview_id: uuid.UUID) -> SocketOpening:
     except (PermissionDenied, InterviewAccessDenied):
         role = OBSERVER
     return SocketOpening(
-        interview=dict(interview_data(interview)),
+        interview=interview_data(interview),
         role=role,
         last_sequence=selectors.interview_last_sequence(interview=interview),
         language=interview.language,
@@ -85,10 +85,10 @@ def socket_pending_question(*, interview_id: uuid.UUID) -> dict:
 
 def socket_interview(*, interview_id: uuid.UUID) -> dict:
     """The interview as in REST (for a ``status_changed`` the socket may have missed). One query."""
-    return dict(interview_data(selectors.interview_get(interview_id=interview_id)))
+    return interview_data(selectors.interview_get(interview_id=interview_id))
 
 
 def socket_messages_after(*, interview_id: uuid.UUID, after: int, limit: int = RESUME_BATCH) -> list[dict]:
     """``message`` frames for up to ``limit`` messages numbered above ``after``, in order. One query."""
     messages = selectors.interview_messages(interview=interview_id, after=after, limit=limit)
-    return [{"type": "message", "message": dict(message_data(m))} for m in messages]
+    return [{"type": "message", "message": message_data(m)} for m in messages]

@@ -7,7 +7,7 @@ the turns from a chunked iterator, so a transcript of any length is never held i
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -15,17 +15,11 @@ from django.utils import timezone
 
 from interviews.exceptions import InterviewNotFound
 from interviews.models import Interview, InterviewMessage, InterviewStatus, MessageRole
+from interviews.serializers import iso
 
 # Rows fetched per round trip while streaming a transcript. Big enough that a 10,000-message
 # export takes 20 round trips, small enough that one chunk of long answers stays a few MB.
 MESSAGE_CHUNK_SIZE = 500
-
-
-def iso(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a ``Z``, as the REST API writes datetimes."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

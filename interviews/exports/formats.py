@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from interviews.exports.data import ExportHeader, Turn, iso
+from interviews.exports.data import ExportHeader, Turn
 from interviews.models import ExportFormat
+from interviews.serializers import iso
 
 BUFFER_BYTES = 64 * 1024
 # fpdf2 subsets the font with fontTools, which logs every table it prunes at INFO.
