@@ -64,7 +64,8 @@ CREDENTIAL_PARAMS = {"token", "access_token", "jwt", "access", "authorization", 
 RATE_WINDOW_SECONDS = 60.0
 MAX_AUDIO_BYTES = 10 * 1024 * 1024  # buffered audio of one answer (about 10 minutes of Opus)
 CLIENT_MESSAGE_ID_MAX = 64
-# channels_redis forgets group members after a day (group_expiry); long-lived sockets rejoin hourly.
+# The in-memory layer forgets group members after a day (group_expiry); long-lived sockets
+# rejoin hourly. On Redis pub/sub, membership does not expire and rejoining changes nothing.
 GROUP_RENEW_SECONDS = 3600.0
 
 
@@ -195,7 +196,7 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
                 logger.warning("could not leave group %s", self.group, exc_info=True)
 
     async def _watch_idle(self) -> None:
-        """Close idle sockets (4408); renew the group membership, which channels_redis expires."""
+        """Close idle sockets (4408); renew the group membership, which the in-memory layer expires."""
         timeout = settings.WS_IDLE_TIMEOUT_SECONDS
         renewed = time.monotonic()
         while self.role is not None:

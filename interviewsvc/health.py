@@ -28,6 +28,9 @@ def _database_ping() -> None:
 
 async def _channel_layer_ping() -> None:
     layer = get_channel_layer()
+    if hasattr(layer, "ping"):  # Redis pub/sub: a message to itself would need a subscription
+        await layer.ping()
+        return
     channel = f"ready.{uuid.uuid4().hex}"
     await layer.send(channel, {"type": "ready.ping"})
     await layer.receive(channel)

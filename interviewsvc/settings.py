@@ -124,16 +124,13 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "interviewsvc.channel_layer.ResilientRedisChannelLayer",
+            # Redis pub/sub: one PUBLISH per event (interviewsvc/channel_layer.py).
+            "BACKEND": "interviewsvc.channel_layer.ResilientRedisPubSubChannelLayer",
             "CONFIG": {
-                # redis-py's default socket timeout (5 s) equals channels_redis' blocking-read
-                # timeout (5 s): under load the read lost that race and killed sockets with 1011.
+                # How long one Redis command of the layer may wait before the connection
+                # counts as lost (the layer then reconnects and sockets catch up).
                 "hosts": [{"address": REDIS_URL, "socket_timeout": env.float("CHANNELS_SOCKET_TIMEOUT", default=15.0)}],
                 "prefix": env.str("CHANNELS_PREFIX", default="interviewsvc"),
-                # Pending messages per channel, and all sockets of one process share one: the
-                # default 100 silently dropped frames once ~100 sockets of a process took turns
-                # at once (bench/ws_bench.py at 500 sockets).
-                "capacity": env.int("CHANNELS_CAPACITY", default=5_000),
             },
         }
     }

@@ -45,13 +45,13 @@ def test_database_and_redis_urls_select_postgres_pool_and_channels_redis():
         "s.DATABASES['default']['ENGINE'], s.DATABASES['default']['CONN_MAX_AGE'], "
         "'pool' in s.DATABASES['default']['OPTIONS'], s.CHANNEL_LAYERS['default']['BACKEND']",
     )
-    expected = "django.db.backends.postgresql 0 True interviewsvc.channel_layer.ResilientRedisChannelLayer"
+    expected = "django.db.backends.postgresql 0 True interviewsvc.channel_layer.ResilientRedisPubSubChannelLayer"
     assert result.stdout.strip() == expected, result.stderr
-    from channels_redis.core import RedisChannelLayer
+    from channels_redis.pubsub import RedisPubSubChannelLayer
 
-    from interviewsvc.channel_layer import ResilientRedisChannelLayer
+    from interviewsvc.channel_layer import ResilientRedisPubSubChannelLayer
 
-    assert issubclass(ResilientRedisChannelLayer, RedisChannelLayer)
+    assert issubclass(ResilientRedisPubSubChannelLayer, RedisPubSubChannelLayer)
 
 
 def test_env_example_documents_every_variable_read_by_settings():

@@ -467,7 +467,7 @@ async def test_failure_is_an_error_frame_and_socket_stays_open(monkeypatch, empl
 
 
 async def test_long_lived_socket_renews_its_group_membership(settings, monkeypatch, staff, interview):
-    """channels_redis drops group members after ``group_expiry``; the socket joins again."""
+    """The in-memory layer drops group members after ``group_expiry``; the socket joins again."""
     from channels.layers import get_channel_layer
 
     from interviews.events import group_name
