@@ -192,7 +192,7 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
         if self.group is not None:
             try:
                 await self.channel_layer.group_discard(self.group, self.channel_name)
-            except Exception:  # Redis away: the membership expires with the group (group_expiry)
+            except Exception:  # Redis away: the socket has left the group; only Redis' subscription stays
                 logger.warning("could not leave group %s", self.group, exc_info=True)
 
     async def _watch_idle(self) -> None:
