@@ -3,9 +3,9 @@
 It is channels_redis' ``RedisPubSubChannelLayer``: a group event is one ``PUBLISH``, and each
 process reads the events of the groups its sockets joined from one subscriber connection. The
 default ``RedisChannelLayer`` stores each event in a sorted set per receiving process and each
-process pops them with ``BZPOPMIN``, several round trips per event; at 500 sockets the pub/sub
-layer carried about a quarter more turns per second and halved the p99 (docs/operations.md,
-"Benchmarks"). Nothing is queued in Redis, so there is no capacity to overflow and no group
+process pops them with ``BZPOPMIN``, several round trips per event; at 500 and 1,000 sockets
+the pub/sub layer carried 13-28 % more turns per second and cut the p99 by about 40 %
+(docs/operations.md, "Benchmarks"). Nothing is queued in Redis, so there is no capacity to overflow and no group
 membership to expire.
 
 What this module adds:

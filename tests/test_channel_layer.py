@@ -1,7 +1,8 @@
 """The Redis pub/sub channel layer across a Redis restart (interviewsvc/channel_layer.py).
 
 Redis "restarts" behind a TCP proxy (tests/tcp_proxy.py): connections drop, new ones are
-refused, then it answers again; with ``forget`` it has also lost every subscription.
+refused, then it answers again. Redis drops a connection's subscriptions with the connection,
+so the layer must subscribe again, as after a real restart.
 """
 
 import asyncio
