@@ -5,8 +5,8 @@ process reads the events of the groups its sockets joined from one subscriber co
 default ``RedisChannelLayer`` stores each event in a sorted set per receiving process and each
 process pops them with ``BZPOPMIN``, several round trips per event; at 500 and 1,000 sockets
 the pub/sub layer carried 13-28 % more turns per second and cut the p99 by about 40 %
-(docs/operations.md, "Benchmarks"). Nothing is queued in Redis, so there is no capacity to overflow and no group
-membership to expire.
+(docs/operations.md, "Benchmarks"). Nothing is queued in Redis, so there is no capacity to
+overflow and no group membership to expire.
 
 What this module adds:
 
