@@ -7,12 +7,12 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts.models import Role
-from interviews.engine.plans import LANGUAGES, LEVELS, builtin_plan_data, interview_plan_save, plan_spec
-from interviews.exceptions import InvalidStatusTransition
+from interviews.engine.plans import LANGUAGES, LEVELS, builtin_plan_data, plan_spec
 from interviews.exports.admin import ExportActionForm, export_selected_interviews
 from interviews.models import Interview, InterviewMessage, InterviewPlan
 from interviews.permissions import scope_filter
-from interviews.services import ALLOWED_TRANSITIONS, interview_status_change
+from interviews.services import ALLOWED_TRANSITIONS, interview_plan_save, interview_status_change
+from interviewsvc.errors import ServiceError
 
 
 class InterviewAdminForm(forms.ModelForm):
@@ -139,8 +139,8 @@ class InterviewAdmin(admin.ModelAdmin):
         # hear about it. No other field is editable here.
         if "status" in form.changed_data:
             try:
-                interview_status_change(interview_id=obj.id, status=obj.status)
-            except InvalidStatusTransition as exc:
+                interview_status_change(interview_id=obj.id, status=obj.status, actor=request.user)
+            except ServiceError as exc:
                 self.message_user(request, exc.message, level=messages.ERROR)
 
 

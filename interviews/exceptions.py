@@ -35,3 +35,17 @@ class VoiceUnavailable(ServiceError):
     status_code = 503
     error_code = "voice_unavailable"
     default_message = "No speech provider is configured"
+
+
+class TurnInProgress(ServiceError):
+    status_code = 409
+    error_code = "turn_in_progress"
+    default_message = "The interviewer is still answering the previous answer; wait for its question"
+
+
+class UnknownPlan(ServiceError):
+    """A start request named a plan that does not exist or is inactive (422 on ``plan``)."""
+
+    status_code = 422
+    error_code = "validation_error"
+    default_message = "Unknown or inactive plan"

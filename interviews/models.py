@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from interviews.engine.plans import plan_errors
 from interviewsvc.ids import uuid7
 
 
@@ -38,8 +39,11 @@ class Interview(models.Model):
     """One conversation between the interviewer and an employee.
 
     Invariants: ``message_count`` equals the highest ``sequence_number`` of its messages
-    (sequence numbers are gapless from 1) and is only changed by
-    ``interviews.services.messages`` while the row is locked.
+    (sequence numbers are gapless from 1) and is only changed by ``interviews.services`` while
+    the row is locked. ``pending_turn`` is set while the interviewer works on a turn (the
+    answer is stored, the reply is not yet); ``turn_claim`` names the one worker allowed to
+    store that reply and ``turn_deadline`` when another may take the turn over
+    (``interviews.services.turns``).
     """
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
@@ -67,6 +71,10 @@ class Interview(models.Model):
     plan = models.ForeignKey(
         "InterviewPlan", null=True, blank=True, on_delete=models.PROTECT, related_name="interviews"
     )
+    # The turn the interviewer is working on, as clients see it: {turn_id, answer_id, since}.
+    pending_turn = models.JSONField(null=True, blank=True)
+    turn_claim = models.UUIDField(null=True, blank=True, editable=False)
+    turn_deadline = models.DateTimeField(null=True, blank=True, editable=False)
     started_at = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -80,6 +88,10 @@ class Interview(models.Model):
             models.Index(fields=["status"], name="interview_status"),
             models.Index(fields=["-started_at"], name="interview_started"),
             models.Index(fields=["-updated_at"], name="interview_updated"),
+            # The sweep's query: pending turns past their deadline (a handful of rows).
+            models.Index(
+                fields=["turn_deadline"], condition=Q(turn_deadline__isnull=False), name="interview_turn_deadline"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -209,8 +221,6 @@ class InterviewPlan(models.Model):
 
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
-
-        from interviews.engine.plans import plan_errors
 
         errors = plan_errors({"topics": self.topics, "follow_up": self.follow_up, "closing": self.closing})
         if self.is_default and not self.is_active:

@@ -7,7 +7,7 @@ pages); tickets and the ``bearer`` subprotocol are checked by the consumer itsel
 from channels.auth import AuthMiddlewareStack
 from django.urls import re_path
 
-from interviews.consumers import InterviewConsumer
+from interviews.realtime.consumer import InterviewConsumer
 
 websocket_urlpatterns = [
     # Any segment matches; the consumer closes with 4404 when it is not an interview id.

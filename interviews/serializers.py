@@ -9,6 +9,7 @@ identical output.
 
 from datetime import UTC, datetime
 
+from django.conf import settings
 from rest_framework import serializers
 
 from interviews.models import Interview, InterviewMessage
@@ -30,8 +31,17 @@ class MessageOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class PendingTurnSerializer(serializers.Serializer):
+    """The turn the interviewer is working on (``REALTIME.md``, "Turns (v1.1)")."""
+
+    turn_id = serializers.UUIDField(help_text="The answer's message id (a fresh id for the first question)")
+    answer_id = serializers.UUIDField(allow_null=True, help_text="The answer waiting for a reply; null at start")
+    since = serializers.DateTimeField()
+
+
 class InterviewOutputSerializer(serializers.ModelSerializer):
     employee_id = serializers.UUIDField(read_only=True)
+    pending_turn = PendingTurnSerializer(allow_null=True, read_only=True)
 
     class Meta:
         model = Interview
@@ -46,6 +56,7 @@ class InterviewOutputSerializer(serializers.ModelSerializer):
             "session_id",
             "message_count",
             "question_count",
+            "pending_turn",
             "started_at",
             "completed_at",
             "created_at",
@@ -110,8 +121,46 @@ def interview_data(interview: Interview) -> dict:
         "session_id": interview.session_id,
         "message_count": interview.message_count,
         "question_count": interview.question_count,
+        "pending_turn": interview.pending_turn,
         "started_at": iso(interview.started_at),
         "completed_at": iso(interview.completed_at),
         "created_at": iso(interview.created_at),
         "updated_at": iso(interview.updated_at),
     }
+
+
+# --- input fields shared by REST and the socket ------------------------------------------------
+
+
+class StrictSerializer(serializers.Serializer):
+    """An input serializer that refuses fields it does not declare (422 ``unknown_field``)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: [serializers.ErrorDetail("Unknown field.", code="unknown_field")] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    """A string field that takes only JSON strings (DRF's turns numbers into text)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class AnswerText(StrictCharField):
+    def __init__(self, **kwargs):
+        super().__init__(max_length=settings.MAX_MESSAGE_CHARS, allow_blank=False, trim_whitespace=True, **kwargs)
+
+
+class ClientMessageId(StrictCharField):
+    """The client's idempotency key for an answer."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=64, required=False, allow_null=True, **kwargs)

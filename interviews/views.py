@@ -11,36 +11,30 @@ from django.core.cache import cache
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from interviews import selectors, services
+from interviews import selectors, services, sse
 from interviews.filters import InterviewFilter
 from interviews.models import InterviewStatus, Language, MessageRole, TechnicalLevel
 from interviews.permissions import Action, InterviewAccessPermission, Scope, scope_of
+from interviews.realtime import frames
 from interviews.serializers import (
+    AnswerText,
+    ClientMessageId,
     InterviewDetailOutputSerializer,
     InterviewOutputSerializer,
     MessageOutputSerializer,
+    StrictSerializer,
     interview_data,
     message_data,
 )
-from interviewsvc.api import field_errors, paginate, success
+from interviews.services.turns import connection_release
+from interviewsvc.api import exception_handler, field_errors, paginate, success, success_body
 from interviewsvc.errors import ValidationFailed, backend_unavailable
 from interviewsvc.logging import bind_interview
 from interviewsvc.schema import envelope, errors_for
-
-
-class StrictSerializer(serializers.Serializer):
-    """An input serializer that refuses fields it does not declare (422 ``unknown_field``)."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {name: [serializers.ErrorDetail("Unknown field.", code="unknown_field")] for name in unknown}
-                )
-        return super().to_internal_value(data)
 
 
 def validated(serializer_class, data) -> dict:
@@ -65,11 +59,6 @@ def ws_url_for(request, interview_id) -> str:
         scheme = "wss" if request.is_secure() else "ws"
         base = f"{scheme}://{request.get_host()}"
     return f"{base}/ws/interviews/{interview_id}/"
-
-
-class AnswerText(serializers.CharField):
-    def __init__(self, **kwargs):
-        super().__init__(max_length=settings.MAX_MESSAGE_CHARS, allow_blank=False, trim_whitespace=True, **kwargs)
 
 
 class InterviewObjectView(APIView):
@@ -106,7 +95,29 @@ class ContinueOutputSerializer(TurnOutputSerializer):
     assistant_message = MessageOutputSerializer(allow_null=True)
 
 
-class InterviewStartView(APIView):
+class TurnView(APIView):
+    """Start and continue: JSON, or Server-Sent Events with ``Accept: text/event-stream``."""
+
+    renderer_classes = [JSONRenderer, sse.EventStreamRenderer]
+    content_negotiation_class = sse.AcceptHeaderNegotiation
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        # Errors before the stream starts are JSON envelopes, whatever the client accepted.
+        if isinstance(response, Response) and sse.wanted(request):
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
+        return super().finalize_response(request, response, *args, **kwargs)
+
+    def stream(self, begun, *, opening: list[dict], render):
+        connection_release()  # nothing held while the interviewer writes
+        request = self.request
+
+        def fail(exc: BaseException) -> dict:
+            return exception_handler(exc, {"request": request, "view": self}).data
+
+        return sse.response(sse.turn_events(begun, opening=opening, render=render, fail=fail))
+
+
+class InterviewStartView(TurnView):
     class StartInputSerializer(StrictSerializer):
         language = serializers.ChoiceField(choices=Language.choices, default=Language.ES)
         technical_level = serializers.ChoiceField(choices=TechnicalLevel.choices, default=TechnicalLevel.BASIC)
@@ -116,49 +127,69 @@ class InterviewStartView(APIView):
     @extend_schema(
         request=StartInputSerializer,
         operation_id="interviews_start",
-        responses={201: envelope(StartOutputSerializer), **errors_for(400, 401, 413, 422, 429)},
+        responses={201: envelope(StartOutputSerializer), **errors_for(400, 401, 413, 422, 429, 503)},
         tags=["interviews"],
     )
     def post(self, request):
         data = validated(self.StartInputSerializer, request.data)
+        if sse.wanted(request):
+            job = services.turn_start_begin(user=request.user, **data)
+            bind_interview(job.interview_id)
+            return self.stream(job, opening=[], render=lambda result: self.body(result))
         result = services.interview_start(user=request.user, **data)
         bind_interview(result.interview.id)
-        body = {
+        return Response(self.body(result), status=201)
+
+    def body(self, result) -> dict:
+        data = {
             "question": result.turn.question,
             "question_number": result.turn.index,
             "is_final": result.turn.is_final,
             "interview": interview_data(result.interview),
             "interview_id": str(result.interview.id),
             "message": message_data(result.message),
-            "ws_url": ws_url_for(request, result.interview.id),
+            "ws_url": ws_url_for(self.request, result.interview.id),
         }
-        return success(request, body, "Interview started", status=201)
+        return success_body(self.request, data, "Interview started", status=201)
 
 
-class InterviewContinueView(InterviewObjectView):
-    interview_action = Action.PARTICIPATE
-
+class InterviewContinueView(TurnView):
     class ContinueInputSerializer(StrictSerializer):
         interview_id = serializers.UUIDField()
         user_response = AnswerText()
-        client_message_id = serializers.CharField(max_length=64, required=False, allow_null=True)
+        client_message_id = ClientMessageId()
 
     @extend_schema(
         request=ContinueInputSerializer,
         operation_id="interviews_continue",
-        responses={200: envelope(ContinueOutputSerializer), **errors_for(400, 401, 403, 404, 409, 413, 422, 429)},
+        responses={
+            200: envelope(ContinueOutputSerializer),
+            **errors_for(400, 401, 403, 404, 409, 413, 422, 429, 503),
+        },
         tags=["interviews"],
     )
     def post(self, request):
         data = validated(self.ContinueInputSerializer, request.data)
-        self.get_interview(data["interview_id"])
-        result = services.interview_continue(
-            interview_id=data["interview_id"],
-            answer=data["user_response"],
-            client_message_id=data.get("client_message_id"),
-        )
+        bind_interview(data["interview_id"])
+        arguments = {
+            "actor": request.user,
+            "interview_id": data["interview_id"],
+            "answer": data["user_response"],
+            "client_message_id": data.get("client_message_id"),
+        }
+        if not sse.wanted(request):
+            return Response(self.body(services.interview_continue(**arguments)))
+        begun = services.turn_answer_store(**arguments)
+        if isinstance(begun, services.ContinueResult):  # recorded and answered before: the first result
+            opening = [frames.answer_received(begun.user_message, turn_id=str(begun.user_message.id))]
+            return self.stream(None, opening=opening, render=lambda _: self.body(begun))
+        replayed = isinstance(begun, services.TurnWait)
+        opening = [frames.answer_received(begun.answer, turn_id=begun.turn_id)]
+        return self.stream(begun, opening=opening, render=lambda result: self.body(result, replayed=replayed))
+
+    def body(self, result, *, replayed: bool = False) -> dict:
         reply = result.assistant_message
-        body = {
+        data = {
             "question": reply.content if reply else "",
             "question_number": result.question_number,
             "is_final": result.is_final,
@@ -166,8 +197,8 @@ class InterviewContinueView(InterviewObjectView):
             "user_message": message_data(result.user_message),
             "assistant_message": message_data(reply) if reply else None,
         }
-        message = "Answer already recorded" if result.replayed else "Answer recorded"
-        return success(request, body, message)
+        message = "Answer already recorded" if result.replayed or replayed else "Answer recorded"
+        return success_body(self.request, data, message)
 
 
 # --- list / stats ----------------------------------------------------------------------------
@@ -306,9 +337,6 @@ class InterviewStatsView(APIView):
 
 
 class InterviewDetailView(InterviewObjectView):
-    def interview_action(self, request):
-        return Action.CHANGE_STATUS if request.method == "PATCH" else Action.VIEW
-
     class PatchInputSerializer(StrictSerializer):
         status = serializers.ChoiceField(choices=InterviewStatus.choices)
 
@@ -332,8 +360,9 @@ class InterviewDetailView(InterviewObjectView):
     def patch(self, request, interview_id):
         pk = parse_uuid(interview_id)
         data = validated(self.PatchInputSerializer, request.data)
-        self.get_interview(pk)
-        interview = services.interview_status_change(interview_id=pk, status=data["status"])
+        bind_interview(pk)
+        # Access (CHANGE_STATUS to this status) is checked by the service, under the row lock.
+        interview = services.interview_status_change(interview_id=pk, status=data["status"], actor=request.user)
         return success(request, interview_data(interview), "Interview updated")
 
 

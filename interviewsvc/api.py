@@ -36,8 +36,8 @@ def meta_for(request, **extra) -> dict:
     return {"request_id": request_id_of(request), "timestamp": now, **extra}
 
 
-def success(request, data, message: str, *, status: int = 200, meta: dict | None = None, headers=None) -> Response:
-    body = {
+def success_body(request, data, message: str, *, status: int = 200, meta: dict | None = None) -> dict:
+    return {
         "status": "success",
         "code": status,
         "message": message,
@@ -45,7 +45,10 @@ def success(request, data, message: str, *, status: int = 200, meta: dict | None
         "errors": None,
         "meta": meta_for(request, **(meta or {})),
     }
-    return Response(body, status=status, headers=headers)
+
+
+def success(request, data, message: str, *, status: int = 200, meta: dict | None = None, headers=None) -> Response:
+    return Response(success_body(request, data, message, status=status, meta=meta), status=status, headers=headers)
 
 
 def error_body(request, *, status: int, error_code: str, message: str, errors: list | None = None) -> dict:

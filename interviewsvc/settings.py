@@ -240,6 +240,15 @@ OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
 OPENAI_TIMEOUT_SECONDS = env.float("OPENAI_TIMEOUT_SECONDS", default=20.0)
 # How many recent messages of the transcript the LLM sees on each turn.
 OPENAI_HISTORY_MESSAGES = env.int("OPENAI_HISTORY_MESSAGES", default=20)
+# A turn waiting on the interviewer longer than this is taken over by the next caller or the
+# sweep (a process died mid-turn); keep it above the slowest legitimate turn (every provider's
+# attempts in the chain).
+TURN_TIMEOUT_SECONDS = env.float("TURN_TIMEOUT_SECONDS", default=90.0)
+# Question deltas of one turn are sent at most once per this many milliseconds.
+TURN_DELTA_INTERVAL_MS = env.int("TURN_DELTA_INTERVAL_MS", default=50)
+# How often each daphne process sweeps for turns past TURN_TIMEOUT_SECONDS (0: never; then run
+# ``manage.py sweep_turns`` from cron).
+TURN_SWEEP_SECONDS = env.float("TURN_SWEEP_SECONDS", default=30.0)
 STT_PROVIDER = env.str("STT_PROVIDER", default="")
 TTS_PROVIDER = env.str("TTS_PROVIDER", default="")
 # Speech server (OpenAI-compatible audio endpoints); empty: OPENAI_BASE_URL / OPENAI_API_KEY.

@@ -10,7 +10,6 @@ a TCP proxy (``tests/tcp_proxy.py``): open connections drop and new ones are ref
 import asyncio
 import contextlib
 import json
-import threading
 import time
 import uuid
 from urllib.error import HTTPError
@@ -23,6 +22,7 @@ from django.db import connection
 
 from accounts.models import Role
 from interviews import services
+from interviews.engine import get_engine
 from interviews.models import Interview, InterviewMessage
 from tests.factories import ORG_A, UserFactory
 from tests.interviews.realtime_support import (
@@ -31,6 +31,7 @@ from tests.interviews.realtime_support import (
     TIMEOUT,
     access_token,
     daphne,
+    every,
     frames,
     open_socket,
     participant_and_observer,
@@ -182,39 +183,47 @@ def test_postgres_stopped_mid_interview_then_back(tmp_path):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_connection_lost_inside_a_turn_writes_nothing_of_it(client_for, employee, monkeypatch):
-    """PostgreSQL drops the request's connection between the row lock and the insert."""
+def test_connections_lost_while_the_interviewer_thinks_lose_nothing(client_for, employee, monkeypatch):
+    """PostgreSQL drops every connection of the service while the interviewer works on a turn.
+
+    The answer was committed before (step 1) and no connection is held during the wait, so the
+    turn either completes on a fresh connection or answers 503 with the answer kept and the turn
+    released; a retry with the same ``client_message_id`` then completes it, stored once.
+    """
     import psycopg
 
     client = client_for(employee)
     interview_id = client.post("/api/v1/interviews/start", {"language": "en"}, format="json").json()["data"][
         "interview_id"
     ]
-    real_engine = services.get_engine()
-    conninfo = {k: v for k, v in connection.get_connection_params().items() if k in ("dbname", "host", "port", "user")}
+    real_engine = get_engine()
+    params = connection.get_connection_params()
+    conninfo = {k: v for k, v in params.items() if k in ("dbname", "host", "port", "user")}
 
     class DroppedMidTurn:
-        def next_turn(self, *args, **kwargs):
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_backend_pid()")
-                pid = cursor.fetchone()[0]
-            with psycopg.connect(**conninfo, autocommit=True) as admin:
-                admin.execute("SELECT pg_terminate_backend(%s)", [pid])
-            return real_engine.next_turn(*args, **kwargs)
+        history_messages = 0
 
-    monkeypatch.setattr("interviews.services.get_engine", lambda: DroppedMidTurn())
+        async def next_turn(self, *args):
+            with psycopg.connect(**conninfo, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = %s AND pid <> pg_backend_pid()",
+                    [conninfo["dbname"]],
+                )
+            return await real_engine.next_turn(*args)
+
+    monkeypatch.setattr("interviews.services.turns.get_engine", lambda: DroppedMidTurn())
     body = {"interview_id": interview_id, "user_response": LONG_ANSWER, "client_message_id": "lost"}
     response = client.post("/api/v1/interviews/continue", body, format="json")
-    assert response.status_code == 503, response.content
-    assert response.json()["error_code"] == "service_unavailable"
-    # Under daphne, request_finished closes the broken connection; the test client skips that.
-    connection.close()
-    assert_gapless_once(interview_id, [])  # just the opening question: no half-written turn
-
     monkeypatch.undo()
-    response = client.post("/api/v1/interviews/continue", body, format="json")
+    connection.close()  # under daphne, request_finished closes a broken connection
+    if response.status_code == 503:
+        assert response.json()["error_code"] == "service_unavailable"
+        assert Interview.objects.get(pk=interview_id).message_count == 2  # the answer is kept
+        response = client.post("/api/v1/interviews/continue", body, format="json")
     assert response.status_code == 200, response.content
     assert response.json()["data"]["question_number"] == 2
+    assert Interview.objects.get(pk=interview_id).pending_turn is None
     assert_gapless_once(interview_id, ["lost"])
 
 
@@ -324,20 +333,25 @@ async def test_client_disconnecting_mid_turn_loses_nothing(monkeypatch, employee
     that asked is gone; reconnecting and resuming delivers them, and resending writes nothing."""
     interview = await sync(services.interview_start)(user=employee, language="en", technical_level="basic")
     interview = interview.interview
-    real_engine = services.get_engine()
-    entered, release = threading.Event(), threading.Event()
+    real_engine = get_engine()
+    entered, release = asyncio.Event(), asyncio.Event()
 
     class Slow:
-        def next_turn(self, *args, **kwargs):
-            entered.set()
-            release.wait(10)
-            return real_engine.next_turn(*args, **kwargs)
+        history_messages = 0
 
-    monkeypatch.setattr("interviews.services.get_engine", lambda: Slow())
+        async def next_turn(self, snapshot, history, answer, on_delta, on_reset):
+            on_delta("Half a question")  # the client sees the question start, then leaves
+            entered.set()
+            await release.wait()
+            return await real_engine.next_turn(snapshot, history, answer, on_delta, on_reset)
+
+    monkeypatch.setattr("interviews.services.turns.get_engine", lambda: Slow())
     comm, hello = await open_socket(employee, interview.id)
     await comm.send_json_to({"type": "text_answer", "answer_text": LONG_ANSWER, "client_message_id": "gone"})
-    assert await asyncio.to_thread(entered.wait, TIMEOUT)
-    threading.Timer(0.3, release.set).start()  # the engine answers after the client has left
+    await asyncio.wait_for(entered.wait(), TIMEOUT)
+    delta = next(f for f in await every(comm, "question_delta") if f["type"] == "question_delta")
+    assert delta["delta"] == "Half a question"
+    asyncio.get_running_loop().call_later(0.3, release.set)  # the engine answers after the client left
     # If the consumer outlives the timeout, it is cancelled, as daphne does: the turn still completes.
     with contextlib.suppress(TimeoutError):
         await comm.disconnect(timeout=TIMEOUT)

@@ -27,10 +27,12 @@ def test_log_lines_carry_request_user_and_interview(client_for, employee, json_l
     start = client.post("/api/v1/interviews/start", {}, format="json").json()["data"]
 
     class Broken:
-        def next_turn(self, *args, **kwargs):
+        history_messages = 0
+
+        async def next_turn(self, *args, **kwargs):
             raise RuntimeError("boom")
 
-    monkeypatch.setattr("interviews.services.get_engine", lambda: Broken())
+    monkeypatch.setattr("interviews.services.turns.get_engine", lambda: Broken())
     client.post(
         "/api/v1/interviews/continue",
         {"interview_id": start["interview_id"], "user_response": "hello there"},
@@ -63,7 +65,7 @@ async def test_socket_log_lines_carry_request_user_and_interview(employee, monke
     def broken(**kwargs):
         raise OperationalError("database went away")
 
-    monkeypatch.setattr("interviews.stream.socket_messages_after", broken)
+    monkeypatch.setattr("interviews.realtime.consumer._messages_after", broken)
     config = logging_config(level="INFO", json=True)
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

@@ -1,9 +1,9 @@
 from django.conf import settings
 
-from interviews.engine.base import Evaluation, Provider, ProviderError, Turn
+from interviews.engine.base import Evaluation, MessageData, Provider, ProviderError, Snapshot, Turn
 
 
-def get_engine() -> Provider:
+def get_engine():
     """The configured interviewer: the ``INTERVIEWER_PROVIDERS`` fallback chain (docs/engine.md)."""
     from interviews.engine.chain import ProviderChain
 
@@ -13,4 +13,4 @@ def get_engine() -> Provider:
     return ProviderChain.from_names(configured)
 
 
-__all__ = ["Evaluation", "Provider", "ProviderError", "Turn", "get_engine"]
+__all__ = ["Evaluation", "MessageData", "Provider", "ProviderError", "Snapshot", "Turn", "get_engine"]

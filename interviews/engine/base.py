@@ -1,11 +1,24 @@
-"""The interviewer engine interface (``shared/contract/ENGINE.md``).
+"""The interviewer engine interface (``shared/contract/ENGINE.md``, v1.1).
 
-REST ``start``/``continue`` and the WebSocket consumer call :func:`interviews.engine.get_engine`
-and never know which provider answered.
+Providers are coroutines on plain data: a :class:`Snapshot` of the interview and the recent
+history as :class:`MessageData`, never ORM objects and never a database connection. The turn
+services (``interviews.services.turns``) read before, write after, and hold nothing while a
+provider works. A provider returns the new engine state in its :class:`Turn` instead of
+changing the interview.
+
+As the question is produced, a provider passes text to ``on_delta`` (a plain, non-blocking
+callable). A provider that fails after some deltas is followed by a ``question_reset``; the
+chain (``interviews.engine.chain``) sends it, so providers never do.
 """
 
+import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
+
+from interviews.engine.plans import PlanSpec
+
+OnDelta = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -24,7 +37,8 @@ class Turn:
     """What the interviewer says next.
 
     ``index`` is the 1-based number of this question in the plan and ``total`` the plan's
-    size; ``evaluation`` scores the answer that led to this turn (None on the first turn).
+    size; ``evaluation`` scores the answer that led to this turn (None on the first turn);
+    ``engine_state`` is what the service stores on the interview with the reply.
     """
 
     question: str
@@ -32,15 +46,56 @@ class Turn:
     evaluation: Evaluation | None
     index: int
     total: int
+    engine_state: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MessageData:
+    """One message of the transcript, as providers see it."""
+
+    role: str
+    content: str
+    sequence_number: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The interview as it was when the turn began (read under the row lock, then let go).
+
+    ``question_count`` is the number of questions asked so far (for an interview without
+    engine state, e.g. imported, counted from its transcript: it places the interviewer in its
+    plan).
+    """
+
+    interview_id: uuid.UUID
+    language: str
+    technical_level: str
+    plan: PlanSpec
+    engine_state: dict
+    question_count: int
 
 
 class Provider(Protocol):
     name: str
+    # How many times the chain asks this provider before falling back (the call + retries).
+    attempts: int
+    # How many recent messages the provider wants in ``history`` (0: none).
+    history_messages: int
 
-    def first_turn(self, interview) -> Turn: ...
+    async def first_turn(self, snapshot: Snapshot, on_delta: OnDelta) -> Turn: ...
 
-    def next_turn(self, interview, history: list, answer: str) -> Turn: ...
+    async def next_turn(
+        self, snapshot: Snapshot, history: list[MessageData], answer: str, on_delta: OnDelta
+    ) -> Turn: ...
 
 
 class ProviderError(Exception):
-    """A provider could not produce a usable turn; the next provider in the chain answers."""
+    """A provider could not produce a usable turn.
+
+    ``retry`` False: asking the same provider again would fail the same way (a 4xx); the
+    chain goes straight to the next provider.
+    """
+
+    def __init__(self, message: str = "", *, retry: bool = True):
+        super().__init__(message)
+        self.retry = retry

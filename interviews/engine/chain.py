@@ -1,14 +1,16 @@
 """The fallback chain ``INTERVIEWER_PROVIDERS``: the first provider that produces a turn answers.
 
-The interview never stalls: ``scripted`` (offline, deterministic) is always the last link, and
-a provider that fails gets its changes to ``interview.engine_state`` undone before the next one
-is asked. Every fallback is logged with the interview id.
+The interview never stalls: ``scripted`` (offline, deterministic) is always the last link. Each
+provider is asked up to its ``attempts`` times; an attempt that fails after it streamed some
+of the question is followed by ``on_reset`` (``question_reset``), so clients discard those
+deltas before the next attempt streams its own. Providers return the engine state instead of
+changing anything, so a failed one leaves nothing behind. Every fallback is logged with the
+interview id.
 """
 
-import copy
 import logging
 
-from interviews.engine.base import Provider, Turn
+from interviews.engine.base import MessageData, OnDelta, Provider, ProviderError, Snapshot, Turn
 
 logger = logging.getLogger("interviews.engine")
 
@@ -39,6 +41,19 @@ def provider_names(configured: list[str]) -> list[str]:
     return names
 
 
+class _Attempt:
+    """``on_delta`` for one attempt: remembers whether anything was streamed."""
+
+    def __init__(self, on_delta: OnDelta):
+        self.on_delta = on_delta
+        self.streamed = False
+
+    def __call__(self, text: str) -> None:
+        if text:
+            self.streamed = True
+            self.on_delta(text)
+
+
 class ProviderChain:
     name = "chain"
 
@@ -50,31 +65,51 @@ class ProviderChain:
         classes = _provider_classes()
         return cls([classes[name]() for name in provider_names(configured)])
 
-    def first_turn(self, interview) -> Turn:
-        return self._ask(interview, "first_turn", lambda provider: provider.first_turn(interview))
+    @property
+    def history_messages(self) -> int:
+        """How many recent messages the most demanding provider of the chain wants."""
+        return max((getattr(p, "history_messages", 0) for p in self.providers), default=0)
 
-    def next_turn(self, interview, history, answer: str) -> Turn:
-        return self._ask(interview, "next_turn", lambda provider: provider.next_turn(interview, history, answer))
+    async def first_turn(self, snapshot: Snapshot, on_delta: OnDelta, on_reset) -> Turn:
+        return await self._ask(snapshot, "first_turn", on_delta, on_reset, lambda p, d: p.first_turn(snapshot, d))
 
-    def _ask(self, interview, step: str, call) -> Turn:
+    async def next_turn(
+        self, snapshot: Snapshot, history: list[MessageData], answer: str, on_delta: OnDelta, on_reset
+    ) -> Turn:
+        return await self._ask(
+            snapshot, "next_turn", on_delta, on_reset, lambda p, d: p.next_turn(snapshot, history, answer, d)
+        )
+
+    async def _ask(self, snapshot: Snapshot, step: str, on_delta: OnDelta, on_reset, call) -> Turn:
         last = len(self.providers) - 1
         for i, provider in enumerate(self.providers):
-            state = copy.deepcopy(interview.engine_state)
-            if i == last:
-                return call(provider)  # the last resort's errors are real bugs: let them surface
-            try:
-                turn = call(provider)
-                if not isinstance(turn, Turn):
-                    raise TypeError(f"{provider.name} returned {type(turn).__name__}, not a Turn")
-                return turn
-            except Exception as exc:
-                interview.engine_state = state
-                logger.warning(
-                    "interviewer provider %s failed (%s) on interview %s during %s; falling back to %s",
-                    provider.name,
-                    exc,
-                    interview.id,
-                    step,
-                    self.providers[i + 1].name,
-                )
+            attempts = max(1, getattr(provider, "attempts", 1))
+            for attempt in range(1, attempts + 1):
+                streamed = _Attempt(on_delta)
+                if i == last and attempt == attempts:
+                    return await call(provider, streamed)  # the last resort's errors are real bugs
+                try:
+                    turn = await call(provider, streamed)
+                    if not isinstance(turn, Turn):
+                        raise TypeError(f"{provider.name} returned {type(turn).__name__}, not a Turn")
+                    return turn
+                except Exception as exc:
+                    if streamed.streamed:
+                        on_reset()
+                    retry = attempt < attempts and getattr(exc, "retry", True)
+                    logger.warning(
+                        "interviewer provider %s failed (attempt %d/%d: %s) on interview %s during %s; %s",
+                        provider.name,
+                        attempt,
+                        attempts,
+                        exc,
+                        snapshot.interview_id,
+                        step,
+                        "retrying" if retry else f"falling back to {self.providers[i + 1].name}",
+                    )
+                    if not retry:
+                        break
         raise AssertionError("unreachable: the chain is never empty")
+
+
+__all__ = ["ProviderChain", "ProviderError", "provider_names"]

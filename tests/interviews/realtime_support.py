@@ -79,8 +79,35 @@ async def closed_with(comm: WebsocketCommunicator) -> int:
     return output["code"]
 
 
+PREVIEWS = {"question_delta", "question_reset"}
+
+
 async def frames(comm: WebsocketCommunicator, count: int) -> list[dict]:
-    return [await comm.receive_json_from(timeout=TIMEOUT) for _ in range(count)]
+    """The next ``count`` frames about committed things, passing over the question's previews
+    (``question_delta``/``question_reset``; the tests of streaming read those with ``every``)."""
+    out = []
+    while len(out) < count:
+        frame = await comm.receive_json_from(timeout=TIMEOUT)
+        if frame.get("type") not in PREVIEWS:
+            out.append(frame)
+    return out
+
+
+async def every(comm: WebsocketCommunicator, until: str) -> list[dict]:
+    """Every frame, previews included, up to and including the first of type ``until``."""
+    out = []
+    while not out or out[-1].get("type") != until:
+        out.append(await comm.receive_json_from(timeout=TIMEOUT))
+    return out
+
+
+def as_async(fn):
+    """An async stand-in for a coroutine function, from a plain one (speech fakes)."""
+
+    async def call(*args, **kwargs):
+        return fn(*args, **kwargs)
+
+    return call
 
 
 async def nothing_more(comm: WebsocketCommunicator, wait: float = 0.3) -> None:
@@ -88,10 +115,11 @@ async def nothing_more(comm: WebsocketCommunicator, wait: float = 0.3) -> None:
 
 
 async def drain(comm: WebsocketCommunicator) -> list[dict]:
+    """Every frame that arrives until none comes for 0.3 s, previews left out."""
     out = []
     while not await comm.receive_nothing(timeout=0.3):
         out.append(await comm.receive_json_from(timeout=TIMEOUT))
-    return out
+    return [frame for frame in out if frame.get("type") not in PREVIEWS]
 
 
 def sync(fn):

@@ -1,6 +1,7 @@
 import uuid
 
 import pytest
+from django.utils import timezone
 
 from interviews.models import Interview, InterviewMessage, InterviewStatus
 from tests.factories import InterviewFactory
@@ -148,22 +149,44 @@ def test_continue_unknown_interview_is_404(client_for, employee):
     assert response.json()["error_code"] == "interview_not_found"
 
 
-def test_engine_failure_leaves_no_half_written_turn(client_for, employee, monkeypatch):
+def test_engine_failure_keeps_the_answer_and_a_retry_completes_the_turn(client_for, employee, monkeypatch):
     client = client_for(employee)
     interview_id = start(client)["interview_id"]
 
     class Broken:
-        def next_turn(self, *args, **kwargs):
+        history_messages = 0
+
+        async def next_turn(self, *args, **kwargs):
             raise RuntimeError("interviewer exploded")
 
-    monkeypatch.setattr("interviews.services.get_engine", lambda: Broken())
-    response = client.post(
-        "/api/v1/interviews/continue", {"interview_id": interview_id, "user_response": LONG_ANSWER}, format="json"
-    )
+    body = {"interview_id": interview_id, "user_response": LONG_ANSWER, "client_message_id": "answer-1"}
+    with monkeypatch.context() as patched:
+        patched.setattr("interviews.services.turns.get_engine", lambda: Broken())
+        response = client.post("/api/v1/interviews/continue", body, format="json")
     assert response.status_code == 500
     assert response.json()["error_code"] == "internal_error"
-    assert InterviewMessage.objects.filter(interview_id=interview_id).count() == 1
-    assert Interview.objects.get(pk=interview_id).message_count == 1
+    # The answer is stored and its turn still pending, released for the next caller at once.
+    interview = Interview.objects.get(pk=interview_id)
+    assert interview.message_count == 2
+    assert interview.pending_turn["answer_id"] == str(
+        InterviewMessage.objects.get(interview_id=interview_id, sequence_number=2).id
+    )
+    assert interview.turn_deadline <= timezone.now()
+    # Another answer is refused while that turn is pending.
+    other = client.post(
+        "/api/v1/interviews/continue", {"interview_id": interview_id, "user_response": LONG_ANSWER}, format="json"
+    )
+    assert other.status_code == 409
+    assert other.json()["error_code"] == "turn_in_progress"
+
+    retry = client.post("/api/v1/interviews/continue", body, format="json")
+    assert retry.status_code == 200, retry.content
+    data = retry.json()["data"]
+    assert data["user_message"]["sequence_number"] == 2
+    assert data["assistant_message"]["sequence_number"] == 3
+    assert data["interview"]["pending_turn"] is None
+    rows = list(InterviewMessage.objects.filter(interview_id=interview_id).values_list("sequence_number", "role"))
+    assert rows == [(1, "assistant"), (2, "user"), (3, "assistant")]
 
 
 @pytest.mark.postgres
@@ -214,7 +237,9 @@ def test_concurrent_continue_calls_take_turns(employee):
 
 def test_start_and_continue_query_counts(client_for, employee, django_assert_max_num_queries):
     client = client_for(employee)
-    with django_assert_max_num_queries(6):
+    # user, default plan, insert the interview (first question pending); then lock, update,
+    # insert the question, and the savepoint pair
+    with django_assert_max_num_queries(8):
         interview_id = start(client)["interview_id"]
     # A long transcript must not make a turn more expensive: the history is never loaded whole.
     interview = Interview.objects.get(pk=interview_id)
@@ -222,8 +247,10 @@ def test_start_and_continue_query_counts(client_for, employee, django_assert_max
 
     add_messages(interview, 200)
     Interview.objects.filter(pk=interview_id).update(engine_state={"topic": 1, "followup": False})
-    # user, access check, lock (with the plan), update, insert, and the savepoint pair
-    with django_assert_max_num_queries(7):
+    # user; step 1: lock (with the plan), update, insert the answer; step 3: lock, update, insert
+    # the reply, the answer's evaluation; and a savepoint pair per step. Access is checked on
+    # the locked row, without a query of its own.
+    with django_assert_max_num_queries(12):
         response = client.post(
             "/api/v1/interviews/continue", {"interview_id": interview_id, "user_response": LONG_ANSWER}, format="json"
         )

@@ -7,8 +7,9 @@ import pytest
 from django.db import connections
 from django.urls import reverse
 
-from interviews.engine.plans import builtin_plan_data, interview_plan_save
+from interviews.engine.plans import builtin_plan_data
 from interviews.models import InterviewPlan
+from interviews.services import interview_plan_save
 from tests.factories import InterviewFactory
 
 pytestmark = pytest.mark.django_db

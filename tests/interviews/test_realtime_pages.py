@@ -5,8 +5,8 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from interviews import stream
 from interviews.models import Interview
+from interviews.realtime import auth, consumer
 from tests.factories import PASSWORD, InterviewFactory
 from tests.interviews.realtime_support import LONG_ANSWER, access_token, start_interview
 
@@ -19,16 +19,16 @@ pytestmark = pytest.mark.django_db
 def test_socket_open_is_one_query_and_decides_the_role(django_assert_max_num_queries, employee, staff):
     interview = start_interview(employee)
     with django_assert_max_num_queries(1):
-        opening = stream.socket_open(user=employee, interview_id=interview.id)
+        opening = auth.socket_open(user=employee, interview_id=interview.id)
     assert (opening.role, opening.last_sequence, opening.language) == ("participant", 1, "en")
     assert opening.interview["id"] == str(interview.id)
-    assert stream.socket_open(user=staff, interview_id=interview.id).role == "observer"
+    assert auth.socket_open(user=staff, interview_id=interview.id).role == "observer"
 
 
 def test_pending_question_is_two_queries(django_assert_max_num_queries, employee):
     interview = start_interview(employee)
     with django_assert_max_num_queries(2):
-        frame = stream.socket_pending_question(interview_id=interview.id)
+        frame = consumer._waiting_question(interview_id=interview.id)
     assert (frame["type"], frame["sequence_number"]) == ("question", 1)
 
 
@@ -39,13 +39,13 @@ def test_messages_after_is_one_query_whatever_the_count(django_assert_max_num_qu
     for _ in range(3):
         interview_continue(interview_id=interview.id, answer=LONG_ANSWER)
     with django_assert_max_num_queries(1):
-        replay = stream.socket_messages_after(interview_id=interview.id, after=2)
+        replay = consumer._messages_after(interview_id=interview.id, after=2)
     assert [f["message"]["sequence_number"] for f in replay] == [3, 4, 5, 6, 7]
 
 
 def test_bearer_user_lookup(employee):
-    assert stream.socket_user_from_bearer(access_token(employee)) == employee
-    assert stream.socket_user_from_bearer("nonsense") is None
+    assert auth.socket_user_from_bearer(access_token(employee)) == employee
+    assert auth.socket_user_from_bearer("nonsense") is None
 
 
 # --- pages -------------------------------------------------------------------------------------

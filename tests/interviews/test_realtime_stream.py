@@ -8,11 +8,12 @@ from django.db import OperationalError
 from django.urls import reverse
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from interviews import consumers
 from interviews.models import Interview, InterviewMessage, InterviewStatus
+from interviews.realtime import audio, consumer
 from tests.interviews.realtime_support import (
     LONG_ANSWER,
     TIMEOUT,
+    as_async,
     bearer_socket,
     closed_with,
     drain,
@@ -65,6 +66,7 @@ async def test_participant_turn_persists_and_sends_answer_received_evaluation_qu
         "message_id": str(user_msg.id),
         "sequence_number": 2,
         "client_message_id": "c-1",
+        "turn_id": str(user_msg.id),
     }
     assert evaluation["type"] == "evaluation"
     assert evaluation["answer_id"] == str(user_msg.id)
@@ -77,6 +79,7 @@ async def test_participant_turn_persists_and_sends_answer_received_evaluation_qu
         "text": reply.content,
         "index": 2,
         "total": 6,
+        "turn_id": str(user_msg.id),
     }
 
     # The observer sees every event, the messages included, in commit order.
@@ -212,7 +215,7 @@ async def test_resume_replays_later_messages_in_order(employee, interview):
 
 
 async def test_resume_pages_through_long_histories(monkeypatch, employee, interview):
-    monkeypatch.setattr("interviews.stream.RESUME_BATCH", 2)
+    monkeypatch.setattr("interviews.realtime.consumer.RESUME_BATCH", 2)
     comm, _ = await open_socket(employee, interview.id)
     for _ in range(2):
         await comm.send_json_to(answer())
@@ -340,7 +343,7 @@ async def test_audio_is_buffered_transcribed_and_answered(settings, monkeypatch,
         heard.append((audio, language))
         return LONG_ANSWER
 
-    monkeypatch.setattr(consumers, "_transcribe", transcribe)
+    monkeypatch.setattr(audio, "transcribe", as_async(transcribe))
     comm, _ = await open_socket(employee, interview.id)
     for part, final in ((b"first-", False), (b"second", True)):
         chunk = base64.b64encode(part).decode()
@@ -365,7 +368,7 @@ async def test_provider_refusing_audio_is_voice_unavailable(settings, monkeypatc
     def transcribe(audio, language):
         raise VoiceUnavailable("Speech-to-text is not configured.")
 
-    monkeypatch.setattr(consumers, "_transcribe", transcribe)
+    monkeypatch.setattr(audio, "transcribe", as_async(transcribe))
     comm, _ = await open_socket(employee, interview.id)
     await comm.send_json_to({"type": "audio_chunk", "chunk_data": "AAAA", "is_final": True})
     error = await comm.receive_json_from(timeout=TIMEOUT)
@@ -376,7 +379,7 @@ async def test_provider_refusing_audio_is_voice_unavailable(settings, monkeypatc
 
 async def test_question_carries_audio_with_a_tts_provider(settings, monkeypatch, employee, staff, interview):
     settings.TTS_PROVIDER = "test"
-    monkeypatch.setattr(consumers, "_synthesize", lambda text, language: f"{language}:{text}".encode())
+    monkeypatch.setattr(audio, "synthesize", as_async(lambda text, language: f"{language}:{text}".encode()))
     comm, _ = await open_socket(employee, interview.id)
     await comm.send_json_to({"type": "get_next_question"})
     question = await comm.receive_json_from(timeout=TIMEOUT)
@@ -435,7 +438,7 @@ async def test_no_events_leak_to_a_refused_socket(employee, foreign_admin, inter
 
 async def test_observer_question_has_no_audio(settings, monkeypatch, staff, interview):
     settings.TTS_PROVIDER = "test"
-    monkeypatch.setattr(consumers, "_synthesize", lambda text, language: b"audio")
+    monkeypatch.setattr(audio, "synthesize", as_async(lambda text, language: b"audio"))
     comm, _ = await open_socket(staff, interview.id)
     await comm.send_json_to({"type": "get_next_question"})
     assert "audio_data" not in await comm.receive_json_from(timeout=TIMEOUT)
@@ -455,7 +458,7 @@ async def test_failure_is_an_error_frame_and_socket_stays_open(monkeypatch, empl
     def broken(**kwargs):
         raise failure("gone")
 
-    monkeypatch.setattr("interviews.stream.socket_messages_after", broken)
+    monkeypatch.setattr("interviews.realtime.consumer._messages_after", broken)
     comm, _ = await open_socket(employee, interview.id)
     await comm.send_json_to({"type": "resume", "after_sequence": 0})
     error = await comm.receive_json_from(timeout=TIMEOUT)
@@ -474,7 +477,7 @@ async def test_long_lived_socket_renews_its_group_membership(settings, monkeypat
 
     # The in-memory layer whatever REDIS_URL says: its group membership can be inspected.
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    monkeypatch.setattr(consumers, "GROUP_RENEW_SECONDS", 0.2)
+    monkeypatch.setattr(consumer, "GROUP_RENEW_SECONDS", 0.2)
     comm, _ = await open_socket(staff, interview.id)
     layer = get_channel_layer()
     [channel] = list(layer.groups[group_name(interview.id)])
@@ -518,7 +521,7 @@ async def test_failing_speech_provider_is_transcription_failed(settings, monkeyp
     def transcribe(audio, language):
         raise RuntimeError("provider timed out")
 
-    monkeypatch.setattr(consumers, "_transcribe", transcribe)
+    monkeypatch.setattr(audio, "transcribe", as_async(transcribe))
     comm, _ = await open_socket(employee, interview.id)
     await comm.send_json_to({"type": "audio_chunk", "chunk_data": "AAAA", "is_final": True})
     error = await comm.receive_json_from(timeout=TIMEOUT)

@@ -3,7 +3,8 @@
 A plan is an ordered list of topics, each with a question per language (``es``, ``en``) and,
 optionally, per technical level (``basic``, ``intermediate``, ``advanced``), plus a follow-up
 and a closing message. Plans live in the database (:class:`interviews.models.InterviewPlan`,
-edited in Django admin); the built-in default ``default.json`` is seeded by a data migration
+edited in Django admin; chosen by ``interviews.selectors.plan_for_start``, saved by
+``interviews.services.interview_plan_save``); the built-in default ``default.json`` is seeded by a data migration
 and also used, read-only, when no row applies (an imported interview, no default row), so the
 interviewer always has a plan. Format: docs/engine.md.
 """
@@ -14,8 +15,6 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
-
-from interviewsvc.errors import ValidationFailed
 
 logger = logging.getLogger("interviews.engine")
 
@@ -179,46 +178,3 @@ def plan_spec(plan) -> PlanSpec:
         logger.error("interview plan %s is invalid (%s); using the built-in plan", plan.slug, errors)
         return builtin_plan()
     return PlanSpec.from_data(data, slug=plan.slug)
-
-
-def plan_of(interview) -> PlanSpec:
-    """The plan ``interview`` follows (its ``plan`` FK; the built-in plan when NULL)."""
-    return plan_spec(interview.plan if interview.plan_id else None)
-
-
-def plan_for_start(*, slug: str | None):
-    """The :class:`InterviewPlan` a new interview follows, or None for the built-in plan.
-
-    No slug: the default row (none: built-in). A slug must name an active plan; the built-in
-    plan's own slug is accepted even without a row. Anything else is a 422 on ``plan``.
-    """
-    from interviews.models import InterviewPlan
-
-    if not slug:
-        return InterviewPlan.objects.filter(is_default=True, is_active=True).first()
-    plan = InterviewPlan.objects.filter(slug=slug).first()
-    if plan is not None and plan.is_active:
-        return plan
-    if plan is None and slug == builtin_plan_data()["slug"]:
-        return None
-    message = f"Unknown or inactive plan {slug!r}."
-    raise ValidationFailed(f"plan: {message}", errors=[{"field": "plan", "error": message, "type": "unknown_plan"}])
-
-
-def interview_plan_save(*, plan) -> None:
-    """Save an (already validated) plan; making it the default takes the flag from the old one.
-
-    Two admins promoting different plans at once: both lock every plan row first (a small
-    table), so the second waits for the first to commit and then, in a fresh statement
-    snapshot, sees and clears the new default. The partial unique constraint on
-    ``is_default`` stays the backstop.
-    """
-    from django.db import transaction
-
-    from interviews.models import InterviewPlan
-
-    with transaction.atomic():
-        if plan.is_default:
-            list(InterviewPlan.objects.select_for_update().order_by("pk").values_list("pk", flat=True))
-            InterviewPlan.objects.filter(is_default=True).exclude(pk=plan.pk).update(is_default=False)
-        plan.save()

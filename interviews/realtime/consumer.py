@@ -1,11 +1,16 @@
 """The interview stream: one WebSocket per interview (``shared/contract/REALTIME.md``).
 
-The consumer does no ORM work: everything that touches the database goes through
-``interviews.stream`` (selectors, the REST permission check) and ``interviews.services`` (the one
-write path) via ``database_sync_to_async``. It never sends a frame about a write itself: the
-services publish frames to the group ``interview.<id>`` after commit and every socket of the
-interview, on any process, forwards them from there (``interview_frames``). So a REST
-``continue``, an admin status change and a socket answer look the same on every open socket.
+The consumer does no ORM work: reads go through ``selectors`` and ``realtime.auth``, writes
+through ``services`` (the same ones as REST), all via a worker thread that gives its database
+connection back right after. It never sends a frame about a write itself: the services publish
+frames to the group ``interview.<id>`` after commit (and the turn's ``question_delta`` frames as
+the interviewer writes), and every socket of the interview, on any process, forwards them from
+there (``interview_frames``). So a REST ``continue``, an admin status change and a socket answer
+look the same on every open socket.
+
+A turn runs detached from the socket (``services.turn_spawn``) and awaits the interviewer on the
+event loop with nothing held (``services.turns``): the socket keeps serving frames meanwhile, and
+a socket that closes mid-turn does not cancel it; the reply is stored and ``resume`` delivers it.
 
 Who receives what:
 
@@ -14,9 +19,10 @@ Who receives what:
   ``answer_received`` or ``question`` of the same batch (the same message, twice);
   ``message`` frames with nothing else about them (e.g. a system note) still reach it.
 
-Per socket: frames above ``WS_MAX_FRAME_BYTES`` close it with 1009; more than
-``WS_RATE_LIMIT_PER_MINUTE`` client frames in any 60 s get ``rate_limited`` and are dropped, and
-twice that closes it with 4429; no client frame for ``WS_IDLE_TIMEOUT_SECONDS`` closes it with 4408.
+Per socket (``realtime.limits``): frames above ``WS_MAX_FRAME_BYTES`` close it with 1009; more
+than ``WS_RATE_LIMIT_PER_MINUTE`` client frames in any 60 s get ``rate_limited`` and are dropped,
+and twice that closes it with 4429; no client frame for ``WS_IDLE_TIMEOUT_SECONDS`` closes it
+with 4408.
 
 Faults (docs/operations.md, "Faults"): while the database is unreachable, a frame that needs it
 gets ``error`` ``service_unavailable`` and the socket stays open (a resent answer with the same
@@ -28,24 +34,21 @@ missed.
 """
 
 import asyncio
-import base64
-import binascii
-import json
 import logging
 import time
 import uuid
-from collections import deque
-from urllib.parse import parse_qs
 
-from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from interviews import services, stream, tickets
+from interviews import selectors, services
 from interviews.events import group_name
 from interviews.exceptions import InterviewAccessDenied, InterviewNotFound, VoiceUnavailable
+from interviews.realtime import audio, auth, frames, limits
+from interviews.realtime.limits import InvalidFrame
+from interviews.serializers import interview_data
+from interviews.services.turns import db_async
 from interviewsvc.errors import ServiceError, backend_unavailable
 from interviewsvc.logging import bind_interview, bind_request, bind_user, request_id_from
 
@@ -59,18 +62,24 @@ CLOSE_RATE_LIMITED = 4429
 CLOSE_TOO_LARGE = 1009
 CLOSE_TRY_AGAIN_LATER = 1013
 
-# Query parameters that would carry a credential in the URL (and so in access logs).
-CREDENTIAL_PARAMS = {"token", "access_token", "jwt", "access", "authorization", "bearer"}
-RATE_WINDOW_SECONDS = 60.0
-MAX_AUDIO_BYTES = 10 * 1024 * 1024  # buffered audio of one answer (about 10 minutes of Opus)
-CLIENT_MESSAGE_ID_MAX = 64
+RESUME_BATCH = 500
 # The in-memory layer forgets group members after a day (group_expiry); long-lived sockets
 # rejoin hourly. On Redis pub/sub, membership does not expire and rejoining changes nothing.
 GROUP_RENEW_SECONDS = 3600.0
 
 
-class InvalidFrame(Exception):
-    """A client frame that cannot be acted on; answered with ``error`` ``invalid_message``."""
+def _messages_after(*, interview_id: uuid.UUID, after: int) -> list[dict]:
+    """``message`` frames for up to ``RESUME_BATCH`` messages numbered above ``after``. One query."""
+    messages = selectors.interview_messages(interview=interview_id, after=after, limit=RESUME_BATCH)
+    return [frames.message(m) for m in messages]
+
+
+def _waiting_question(*, interview_id: uuid.UUID) -> dict:
+    return frames.question(selectors.interview_waiting_question(interview_id=interview_id))
+
+
+def _interview(*, interview_id: uuid.UUID) -> dict:
+    return interview_data(selectors.interview_get(interview_id=interview_id))
 
 
 class InterviewConsumer(AsyncJsonWebsocketConsumer):
@@ -90,12 +99,13 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         self.role: str | None = None  # set once the socket is open; None means "not serving"
+        self.user = None
         self.interview_id: uuid.UUID | None = None
         self.group: str | None = None
         self.language = "es"
         self.last_activity = time.monotonic()
-        self.frame_times: deque[float] = deque()
-        self.audio = bytearray()
+        self.rate = limits.RateLimit()
+        self.audio = audio.AudioBuffer()
         self.idle_task: asyncio.Task | None = None
         self.sent_sequence = 0  # the highest sequence number this socket has been sent
         self.sent_status = ""  # the interview status this socket was last told
@@ -137,49 +147,25 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
         self.sent_status = opening.interview["status"]
         self.last_activity = time.monotonic()
         await self.send_json(
-            {
-                "type": "connected",
-                "interview": opening.interview,
-                "role": opening.role,
-                "last_sequence": opening.last_sequence,
-            }
+            frames.connected(interview=opening.interview, role=opening.role, last_sequence=opening.last_sequence)
         )
         self.idle_task = asyncio.create_task(self._watch_idle())
 
-    async def _open(self, offered: list[str], interview_id: uuid.UUID | None) -> "stream.SocketOpening | int":
+    async def _open(self, offered: list[str], interview_id: uuid.UUID | None) -> "auth.SocketOpening | int":
         """What the ``connected`` frame says, or the close code of a refused credential or id."""
-        user = await self._authenticate(offered, interview_id)
+        user = await auth.socket_user(self.scope, offered, interview_id)
         if user is None:
             return CLOSE_NOT_AUTHENTICATED
         if interview_id is None:
             return CLOSE_NOT_FOUND
+        self.user = user
         bind_user(user)
         bind_interview(interview_id)
         # Join the group before reading ``last_sequence``: an event committed in between is
         # then queued for this socket rather than lost. Nothing is forwarded until ``role`` is set.
         self.group = group_name(interview_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
-        return await database_sync_to_async(stream.socket_open)(user=user, interview_id=interview_id)
-
-    async def _authenticate(self, offered: list[str], interview_id: uuid.UUID | None):
-        """The user behind this handshake, or None. Ticket, then ``bearer`` pair, then session."""
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
-        if CREDENTIAL_PARAMS & {name.lower() for name in query}:
-            return None  # a JWT in the URL is refused outright, even next to valid credentials
-        if "ticket" in query:
-            if interview_id is None:
-                return None
-            return await database_sync_to_async(tickets.ticket_redeem)(
-                ticket=query["ticket"][0], interview_id=interview_id
-            )
-        if offered[:1] == ["bearer"]:
-            if len(offered) != 2:
-                return None
-            return await database_sync_to_async(stream.socket_user_from_bearer)(offered[1])
-        user = self.scope.get("user")
-        if user is not None and user.is_authenticated and user.is_active:
-            return user
-        return None
+        return await db_async(auth.socket_open, user=user, interview_id=interview_id)
 
     async def _shut(self, code: int) -> None:
         self.role = None
@@ -218,15 +204,20 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
         if self.role is None:
             return
-        size = len(text_data.encode("utf-8")) if text_data is not None else len(bytes_data or b"")
-        if size > settings.WS_MAX_FRAME_BYTES:
+        if limits.frame_size(text_data, bytes_data) > settings.WS_MAX_FRAME_BYTES:
             await self._shut(CLOSE_TOO_LARGE)
             return
         self.last_activity = time.monotonic()
-        if not await self._admit():
+        verdict = self.rate.admit()
+        if verdict == "close":
+            await self._shut(CLOSE_RATE_LIMITED)
+            return
+        if verdict == "refuse":
+            limit = settings.WS_RATE_LIMIT_PER_MINUTE
+            await self.send_error("rate_limited", f"More than {limit} messages a minute; slow down.")
             return
         try:
-            content = self._parse(text_data)
+            content = limits.frame_parse(text_data)
             handler = self.HANDLERS.get(content["type"])
             if handler is None:
                 raise InvalidFrame(f"Unknown message type {content['type']!r}.")
@@ -236,71 +227,30 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
         except Exception as exc:  # say what went wrong, keep the socket
             await self._send_failure(exc, "The request could not be processed; try again.")
 
-    @staticmethod
-    def _parse(text_data: str | None) -> dict:
-        if text_data is None:
-            raise InvalidFrame("Frames must be JSON text, not binary.")
-        try:
-            content = json.loads(text_data)
-        except ValueError:
-            raise InvalidFrame("The frame is not valid JSON.")
-        if not isinstance(content, dict) or not isinstance(content.get("type"), str):
-            raise InvalidFrame('A frame is a JSON object with a string "type".')
-        return content
-
-    async def _admit(self) -> bool:
-        """Sliding-window rate limit per socket; refused frames count too, so flooding ends in 4429."""
-        now = time.monotonic()
-        while self.frame_times and now - self.frame_times[0] >= RATE_WINDOW_SECONDS:
-            self.frame_times.popleft()
-        self.frame_times.append(now)
-        limit = settings.WS_RATE_LIMIT_PER_MINUTE
-        if len(self.frame_times) <= limit:
-            return True
-        if len(self.frame_times) > 2 * limit:
-            await self._shut(CLOSE_RATE_LIMITED)
-        else:
-            await self.send_error("rate_limited", f"More than {limit} messages a minute; slow down.")
-        return False
-
     async def on_ping(self, content: dict) -> None:
-        await self.send_json({"type": "pong"})
+        await self.send_json(frames.pong())
 
     async def on_text_answer(self, content: dict) -> None:
         if not await self._may_answer():
             return
-        answer = content.get("answer_text")
-        if not isinstance(answer, str) or not answer.strip():
-            raise InvalidFrame("answer_text must be a non-empty string.")
-        if len(answer.strip()) > settings.MAX_MESSAGE_CHARS:
-            raise InvalidFrame(f"answer_text is longer than {settings.MAX_MESSAGE_CHARS} characters.")
-        question_id = content.get("question_id")
-        if question_id is not None and not isinstance(question_id, str):
-            raise InvalidFrame("question_id must be a string.")
-        await self._answer(answer.strip(), self._client_message_id(content))
-
-    @staticmethod
-    def _client_message_id(content: dict) -> str | None:
-        value = content.get("client_message_id")
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value or len(value) > CLIENT_MESSAGE_ID_MAX:
-            raise InvalidFrame(f"client_message_id must be a string of 1 to {CLIENT_MESSAGE_ID_MAX} characters.")
-        return value
+        data = limits.frame_data(limits.TextAnswerFrame, content)
+        await self._answer(data["answer_text"], data.get("client_message_id"))
 
     async def _may_answer(self) -> bool:
-        if self.role != stream.PARTICIPANT:
+        if self.role != auth.PARTICIPANT:
             await self.send_error("read_only", "Observers cannot answer; only the interviewee may.")
             return False
         return True
 
     async def _answer(self, answer: str, client_message_id: str | None) -> None:
-        """One turn through the REST write path; its frames arrive through the group after commit."""
+        """Step 1 of a turn here; steps 2 and 3 detached. Frames arrive through the group."""
         try:
-            # Off the process's shared sync thread: a turn waits for the interviewer engine
-            # (possibly seconds), and every other socket's database work would queue behind it.
-            result = await database_sync_to_async(services.interview_continue, thread_sensitive=False)(
-                interview_id=self.interview_id, answer=answer, client_message_id=client_message_id
+            begun = await db_async(
+                services.turn_answer_store,
+                actor=self.user,
+                interview_id=self.interview_id,
+                answer=answer,
+                client_message_id=client_message_id,
             )
         except InterviewNotFound:
             await self.send_error("interview_not_found", "The interview no longer exists.")
@@ -312,43 +262,50 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
         except Exception as exc:
             await self._send_failure(exc, "The answer could not be processed; try again.")
             return
-        if result.replayed:
-            # Already recorded: nothing was written or published, so acknowledge it again here.
-            await self.send_json(
-                {
-                    "type": "answer_received",
-                    "message_id": str(result.user_message.id),
-                    "sequence_number": result.user_message.sequence_number,
-                    "client_message_id": client_message_id,
-                }
-            )
+        if isinstance(begun, services.ContinueResult):
+            # Already recorded and answered: nothing was written or published, acknowledge again.
+            answer_message = begun.user_message
+            await self.send_json(frames.answer_received(answer_message, turn_id=str(answer_message.id)))
+            return
+        if isinstance(begun, services.TurnWait):  # recorded, its turn still pending: acknowledge, wait
+            await self.send_json(frames.answer_received(begun.answer, turn_id=begun.turn_id))
+        self._turn(services.turn_continue(begun, db=db_async))
+
+    def _turn(self, awaitable) -> None:
+        task = services.turn_spawn(awaitable)
+        task.add_done_callback(self._turn_done)
+
+    def _turn_done(self, task: asyncio.Task) -> None:
+        if task.cancelled() or task.exception() is None or self.role is None:
+            return
+        exc = task.exception()
+        if isinstance(exc, ServiceError):
+            services.turn_spawn(self.send_error(exc.error_code, exc.message))
+        else:
+            message = "The interviewer could not answer; send the answer again (same client_message_id)."
+            services.turn_spawn(self._send_failure(exc, message))
+
+    async def _take_over(self) -> None:
+        """Finish the interview's pending turn if whoever started it is gone (deadline passed)."""
+        job = await db_async(services.turn_takeover, interview_id=self.interview_id)
+        if job is not None:
+            self._turn(services.turn_run(job, db=db_async))
 
     async def on_audio_chunk(self, content: dict) -> None:
         if not await self._may_answer():
             return
-        chunk_data, is_final = content.get("chunk_data", ""), content.get("is_final", False)
-        if not isinstance(chunk_data, str) or not isinstance(is_final, bool):
-            raise InvalidFrame("audio_chunk needs chunk_data (base64 string) and is_final (boolean).")
-        client_message_id = self._client_message_id(content)
-        try:
-            chunk = base64.b64decode(chunk_data, validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidFrame("chunk_data is not valid base64.")
+        data = limits.frame_data(limits.AudioChunkFrame, content)
+        chunk = audio.decode(data["chunk_data"])
         if not settings.STT_PROVIDER:
             self.audio.clear()
             await self.send_error("voice_unavailable", VoiceUnavailable.default_message)
             return
-        if len(self.audio) + len(chunk) > MAX_AUDIO_BYTES:
-            self.audio.clear()
-            raise InvalidFrame(f"The audio of one answer may not exceed {MAX_AUDIO_BYTES} bytes; start again.")
-        self.audio += chunk
-        if not is_final:
+        self.audio.add(chunk)
+        if not data["is_final"]:
             return
-        audio, self.audio = bytes(self.audio), bytearray()
-        if not audio:
-            raise InvalidFrame("No audio was sent before is_final.")
+        recording = self.audio.take()
         try:
-            text = await sync_to_async(_transcribe, thread_sensitive=False)(audio, self.language)
+            text = await audio.transcribe(recording, self.language)
         except VoiceUnavailable as exc:
             await self.send_error("voice_unavailable", exc.message)
             return
@@ -356,35 +313,36 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
             logger.exception("transcription failed on interview %s", self.interview_id)
             await self.send_error("transcription_failed", "The audio could not be transcribed; try again.")
             return
-        await self.send_json({"type": "transcription", "text": text, "is_final": True})
+        await self.send_json(frames.transcription(text))
         if not text.strip():
             await self.send_error("invalid_message", "No speech was recognised in the audio.")
             return
-        await self._answer(text.strip()[: settings.MAX_MESSAGE_CHARS], client_message_id)
+        await self._answer(text.strip()[: settings.MAX_MESSAGE_CHARS], data.get("client_message_id"))
 
     async def on_get_next_question(self, content: dict) -> None:
+        await self._take_over()
         try:
-            frame = await database_sync_to_async(stream.socket_pending_question)(interview_id=self.interview_id)
+            frame = await db_async(_waiting_question, interview_id=self.interview_id)
         except ServiceError as exc:
             await self.send_error(exc.error_code, exc.message)
             return
-        if self.role == stream.PARTICIPANT:
+        if self.role == auth.PARTICIPANT:
             frame = await self._with_audio(frame)
         await self.send_json(frame)
 
     async def on_resume(self, content: dict) -> None:
-        after = content.get("after_sequence", 0)
-        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
-            raise InvalidFrame("after_sequence must be a non-negative integer.")
+        after = limits.frame_data(limits.ResumeFrame, content)["after_sequence"]
+        await self._replay(after)
+        await self._take_over()
+
+    async def _replay(self, after: int) -> None:
         while True:
-            frames = await database_sync_to_async(stream.socket_messages_after)(
-                interview_id=self.interview_id, after=after
-            )
-            for frame in frames:
+            batch = await db_async(_messages_after, interview_id=self.interview_id, after=after)
+            for frame in batch:
                 await self._forward(frame)
-            if len(frames) < stream.RESUME_BATCH:
+            if len(batch) < RESUME_BATCH:
                 return
-            after = frames[-1]["message"]["sequence_number"]
+            after = batch[-1]["message"]["sequence_number"]
 
     async def layer_reconnected(self, event: dict) -> None:
         """The channel layer is back after a Redis outage: send what this socket missed, the
@@ -393,10 +351,10 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
             return
         logger.info("channel layer back: replaying after sequence %s", self.sent_sequence)
         try:
-            await self.on_resume({"after_sequence": self.sent_sequence})
-            interview = await database_sync_to_async(stream.socket_interview)(interview_id=self.interview_id)
+            await self._replay(self.sent_sequence)
+            interview = await db_async(_interview, interview_id=self.interview_id)
             if interview["status"] != self.sent_status:
-                await self._forward({"type": "status_changed", "status": interview["status"], "interview": interview})
+                await self._forward(frames.status_changed_data(interview))
         except Exception as exc:
             await self._send_failure(exc, "Missed messages could not be sent; resume to fetch them.")
 
@@ -411,15 +369,15 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
     # --- server → client ------------------------------------------------------------------------
 
     async def interview_frames(self, event: dict) -> None:
-        """Frames a service published to the group after commit."""
+        """Frames a service published to the group (after commit; deltas as they come)."""
         if self.role is None:
             return
-        frames = event.get("frames", [])
-        if self.role == stream.PARTICIPANT:
-            covered = {f.get("message_id") for f in frames if f.get("type") in ("answer_received", "question")}
-            frames = [f for f in frames if not (f.get("type") == "message" and f["message"].get("id") in covered)]
-        for frame in frames:
-            if frame.get("type") == "question" and self.role == stream.PARTICIPANT:
+        batch = event.get("frames", [])
+        if self.role == auth.PARTICIPANT and len(batch) > 1:
+            covered = {f.get("message_id") for f in batch if f.get("type") in ("answer_received", "question")}
+            batch = [f for f in batch if not (f.get("type") == "message" and f["message"].get("id") in covered)]
+        for frame in batch:
+            if frame.get("type") == "question" and self.role == auth.PARTICIPANT:
                 frame = await self._with_audio(frame)
             await self._forward(frame)
 
@@ -437,16 +395,16 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
         if not settings.TTS_PROVIDER:
             return frame
         try:
-            audio = await sync_to_async(_synthesize, thread_sensitive=False)(frame["text"], self.language)
+            spoken = await audio.synthesize(frame["text"], self.language)
         except Exception:  # the question still goes out, as text
             logger.warning("speech synthesis failed on interview %s", self.interview_id, exc_info=True)
             return frame
-        return {**frame, "audio_data": base64.b64encode(audio).decode("ascii")}
+        return {**frame, "audio_data": audio.base64_of(spoken)}
 
     async def send_error(self, code: str, message: str) -> None:
-        await self.send_json({"type": "error", "code": code, "message": message})
+        await self.send_json(frames.error(code, message))
 
-    async def _send_failure(self, exc: Exception, message: str) -> None:
+    async def _send_failure(self, exc: BaseException, message: str) -> None:
         """An unexpected failure as an ``error`` frame: ``service_unavailable`` when the database
         or Redis is unreachable (the client retries), ``internal_error`` otherwise."""
         if backend_unavailable(exc):
@@ -455,19 +413,3 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
         else:
             logger.error("could not handle a frame", exc_info=exc)
             await self.send_error("internal_error", message)
-
-
-def _speech():
-    try:
-        from interviews.engine import speech
-    except ImportError as exc:
-        raise VoiceUnavailable() from exc
-    return speech
-
-
-def _transcribe(audio: bytes, language: str) -> str:
-    return _speech().transcribe(audio, language)
-
-
-def _synthesize(text: str, language: str) -> bytes:
-    return _speech().synthesize(text, language)
