@@ -1,6 +1,10 @@
-"""Speech-to-text and text-to-speech against a real local OpenAI-compatible audio server."""
+"""Speech-to-text and text-to-speech against a real local OpenAI-compatible audio server.
+
+``transcribe`` and ``synthesize`` are coroutines on one shared client per event loop.
+"""
 
 import json
+import time
 
 import pytest
 
@@ -16,7 +20,7 @@ MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x64" * 16
 
 
 @pytest.fixture
-def voice(settings, fake_openai):
+async def voice(settings, fake_openai):
     settings.STT_PROVIDER = "openai"
     settings.TTS_PROVIDER = "openai"
     settings.OPENAI_BASE_URL = fake_openai.base_url
@@ -24,37 +28,38 @@ def voice(settings, fake_openai):
     settings.SPEECH_BASE_URL = ""
     settings.SPEECH_API_KEY = ""
     settings.OPENAI_TIMEOUT_SECONDS = 2.0
-    return fake_openai
+    yield fake_openai
+    await speech.close_client()
 
 
 @pytest.mark.parametrize("function", [speech.transcribe, speech.synthesize])
-def test_without_a_provider_voice_is_unavailable(settings, fake_openai, function):
+async def test_without_a_provider_voice_is_unavailable(settings, fake_openai, function):
     settings.STT_PROVIDER = ""
     settings.TTS_PROVIDER = ""
     settings.OPENAI_BASE_URL = fake_openai.base_url
     with pytest.raises(VoiceUnavailable) as excinfo:
-        function(WAV if function is speech.transcribe else "Hola", "es")
+        await function(WAV if function is speech.transcribe else "Hola", "es")
     assert excinfo.value.error_code == "voice_unavailable"
     assert fake_openai.requests == []
 
 
-def test_an_unsupported_provider_says_so(settings):
+async def test_an_unsupported_provider_says_so(settings):
     settings.STT_PROVIDER = "google"
     with pytest.raises(VoiceUnavailable, match="STT_PROVIDER='google' is not supported"):
-        speech.transcribe(WAV, "es")
+        await speech.transcribe(WAV, "es")
 
 
-def test_a_provider_without_a_server_is_unavailable(settings):
+async def test_a_provider_without_a_server_is_unavailable(settings):
     settings.TTS_PROVIDER = "openai"
     settings.SPEECH_BASE_URL = settings.SPEECH_API_KEY = settings.OPENAI_BASE_URL = settings.OPENAI_API_KEY = ""
     with pytest.raises(VoiceUnavailable, match="no speech server"):
-        speech.synthesize("Hola", "es")
+        await speech.synthesize("Hola", "es")
 
 
-def test_transcribe_uploads_the_audio_and_returns_the_text(voice, settings):
+async def test_transcribe_uploads_the_audio_and_returns_the_text(voice, settings):
     settings.STT_MODEL = "whisper-test"
     voice.push(Reply(body=json.dumps({"text": "  Primero exporto las horas.  "}).encode()))
-    assert speech.transcribe(WAV, "es") == "Primero exporto las horas."
+    assert await speech.transcribe(WAV, "es") == "Primero exporto las horas."
     [request] = voice.requests
     assert request.path == "/v1/audio/transcriptions"
     assert request.headers["authorization"] == "Bearer sk-voice"
@@ -65,10 +70,10 @@ def test_transcribe_uploads_the_audio_and_returns_the_text(voice, settings):
     assert b'name="language"\r\n\r\nes' in request.body
 
 
-def test_synthesize_returns_the_audio_bytes(voice, settings):
+async def test_synthesize_returns_the_audio_bytes(voice, settings):
     settings.TTS_VOICE = "nova"
     voice.push(Reply(body=MP3, content_type="audio/mpeg"))
-    assert speech.synthesize("¿Qué herramientas usas?", "es") == MP3
+    assert await speech.synthesize("¿Qué herramientas usas?", "es") == MP3
     [request] = voice.requests
     assert request.path == "/v1/audio/speech"
     assert request.json == {
@@ -79,40 +84,52 @@ def test_synthesize_returns_the_audio_bytes(voice, settings):
     }
 
 
-def test_a_separate_speech_server_is_used_when_configured(voice, settings):
+async def test_a_separate_speech_server_is_used_when_configured(voice, settings):
     settings.OPENAI_BASE_URL = "http://127.0.0.1:9/v1"  # the chat server; must not be called
     settings.SPEECH_BASE_URL = voice.base_url
     settings.SPEECH_API_KEY = "sk-speech"
     voice.push(Reply(body=b'{"text": "hello"}'))
-    assert speech.transcribe(MP3, "en") == "hello"
+    assert await speech.transcribe(MP3, "en") == "hello"
     assert voice.requests[0].headers["authorization"] == "Bearer sk-speech"
     assert b'filename="answer.mp3"' in voice.requests[0].body
 
 
-def test_a_failing_server_raises_speech_failed_after_one_retry(voice):
+async def test_a_failing_server_raises_speech_failed_after_one_retry(voice):
     voice.default = error(500)
     with pytest.raises(speech.SpeechFailed, match="transcription failed"):
-        speech.transcribe(WAV, "es")
+        await speech.transcribe(WAV, "es")
     assert len(voice.requests) == 2
 
 
-def test_a_reply_without_text_is_a_failure(voice):
+async def test_a_reply_without_text_is_a_failure(voice):
     voice.push(Reply(body=b'{"words": []}'))
     with pytest.raises(speech.SpeechFailed):
-        speech.transcribe(WAV, "es")
+        await speech.transcribe(WAV, "es")
 
 
-def test_empty_audio_from_tts_is_a_failure(voice):
+async def test_empty_audio_from_tts_is_a_failure(voice):
     voice.push(Reply(body=b"", content_type="audio/mpeg"))
     with pytest.raises(speech.SpeechFailed, match="no audio"):
-        speech.synthesize("Hola", "es")
+        await speech.synthesize("Hola", "es")
 
 
-def test_a_slow_speech_server_times_out(voice, settings):
+async def test_a_slow_speech_server_times_out(voice, settings):
     settings.OPENAI_TIMEOUT_SECONDS = 0.3
     voice.default = Reply(body=b'{"text": "late"}', delay=1.5)
+    began = time.monotonic()
     with pytest.raises(speech.SpeechFailed):
-        speech.transcribe(WAV, "es")
+        await speech.transcribe(WAV, "es")
+    assert time.monotonic() - began < 1.5
+    assert len(voice.requests) == 2  # the SDK's one retry
+
+
+async def test_one_speech_client_per_event_loop_reused(voice):
+    voice.push(Reply(body=b'{"text": "hola"}'), Reply(body=MP3, content_type="audio/mpeg"))
+    assert await speech.transcribe(WAV, "es") == "hola"
+    api = speech.client()
+    assert await speech.synthesize("¿Qué haces?", "es") == MP3
+    assert speech.client() is api
+    assert voice.requests[0].peer == voice.requests[1].peer  # one kept-alive connection
 
 
 @pytest.mark.parametrize(
@@ -131,11 +148,11 @@ def test_audio_format_is_recognised_for_the_upload_name(audio, name):
     assert speech.audio_filename(audio) == name
 
 
-def test_the_websocket_consumer_reaches_these_functions(voice):
-    """The consumer calls ``speech.transcribe``/``synthesize`` by name (docs/realtime.md)."""
-    from interviews import consumers
+async def test_the_websocket_consumer_reaches_these_functions(voice):
+    """The consumer awaits ``speech.transcribe``/``synthesize`` through ``realtime.audio`` (docs/realtime.md)."""
+    from interviews.realtime import audio
 
     voice.push(Reply(body=b'{"text": "hola"}'), Reply(body=MP3, content_type="audio/mpeg"))
-    assert consumers._transcribe(WAV, "es") == "hola"
-    assert consumers._synthesize("¿Qué haces?", "es") == MP3
+    assert await audio.transcribe(WAV, "es") == "hola"
+    assert await audio.synthesize("¿Qué haces?", "es") == MP3
     assert [r.path for r in voice.requests] == ["/v1/audio/transcriptions", "/v1/audio/speech"]
