@@ -16,13 +16,17 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from interviews.routing import websocket_urlpatterns  # noqa: E402
+from interviews.sweep import SweepingApplication  # noqa: E402
 from interviewsvc.daphne_close_codes import allow_protocol_close_codes  # noqa: E402
 
 allow_protocol_close_codes()
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
-    }
+# Every daphne process finishes the turns a dead one left pending (interviews/sweep.py).
+application = SweepingApplication(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        }
+    )
 )

@@ -19,3 +19,6 @@ REST_FRAMEWORK = {
 }
 # Tests never collect static files; WhiteNoise would only warn about the missing directory.
 MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("whitenoise.")]
+# In-process tests sweep explicitly (each test has its own event loop); daphne processes started
+# by tests get TURN_SWEEP_SECONDS from their environment.
+TURN_SWEEP_SECONDS = float(os.environ.get("TURN_SWEEP_SECONDS", "0"))
