@@ -210,9 +210,13 @@ def turn_answer_store(
 
 
 def _replay(interview: Interview, prior: InterviewMessage) -> ContinueResult:
+    """The first result of answer ``prior``. ``InterviewNotActive`` when the interview ended
+    before the interviewer replied (its turn was dropped): there is no result to repeat."""
     reply = InterviewMessage.objects.filter(
         interview=interview, sequence_number=prior.sequence_number + 1, role=MessageRole.ASSISTANT
     ).first()
+    if reply is None and interview.status != InterviewStatus.IN_PROGRESS and interview.pending_turn is None:
+        raise InterviewNotActive(f"The interview is {interview.status}; the interviewer's reply was not stored.")
     meta = reply.metadata if reply else {}
     return ContinueResult(
         interview=interview,
@@ -273,6 +277,12 @@ def turn_reply_store(*, job: TurnJob, turn: Turn) -> Result | None:
     )
 
 
+def turn_extend(*, job: TurnJob) -> bool:
+    """Move ``job``'s deadline forward while its worker is alive and working; False: claim lost."""
+    deadline = timezone.now() + timedelta(seconds=settings.TURN_TIMEOUT_SECONDS)
+    return bool(Interview.objects.filter(pk=job.interview_id, turn_claim=job.claim).update(turn_deadline=deadline))
+
+
 def turn_release(*, job: TurnJob) -> None:
     """Give up ``job``'s claim (its engine or step 3 failed): the next caller takes over at once."""
     Interview.objects.filter(pk=job.interview_id, turn_claim=job.claim).update(turn_deadline=timezone.now())
@@ -331,10 +341,7 @@ def turn_poll(*, interview_id: uuid.UUID, turn_id: str) -> Result | TurnJob | da
         meta = first.metadata
         turn = Turn(first.content, bool(meta.get("is_final")), None, meta.get("index", 1), meta.get("total", 0))
         return StartResult(interview=interview, message=first, turn=turn)
-    result = _replay(interview, InterviewMessage.objects.get(pk=turn_id))
-    if result.assistant_message is None:
-        raise InterviewNotActive(f"The interview is {interview.status}; the interviewer's reply was not stored.")
-    return result
+    return _replay(interview, InterviewMessage.objects.get(pk=turn_id))
 
 
 # --- step 2 and the whole turn ---------------------------------------------------------------
@@ -428,6 +435,7 @@ async def turn_run(job: TurnJob, *, db: Db, listener: Callable[[dict], None] | N
     if job.takeover:
         stream.reset()
     engine = get_engine()
+    heartbeat = asyncio.get_running_loop().create_task(_keep_alive(job, db))
     try:
         try:
             if job.answer is None:
@@ -437,6 +445,7 @@ async def turn_run(job: TurnJob, *, db: Db, listener: Callable[[dict], None] | N
                     job.snapshot, list(job.history), job.answer.content, stream.delta, stream.reset
                 )
         finally:
+            heartbeat.cancel()
             await stream.close()
         result = await db(turn_reply_store, job=job, turn=turn)
     except BaseException:
@@ -448,6 +457,19 @@ async def turn_run(job: TurnJob, *, db: Db, listener: Callable[[dict], None] | N
     if result is None:  # taken over, or the interview ended: the result is someone else's
         return await turn_wait(interview_id=job.interview_id, turn_id=job.turn_id, db=db, listener=listener)
     return result
+
+
+async def _keep_alive(job: TurnJob, db: Db) -> None:
+    """While the engine works, keep the turn's deadline ahead, so only a worker that is gone
+    (a dead process) leaves its turn to be taken over, however slow the interviewer is."""
+    every = settings.TURN_TIMEOUT_SECONDS / 3
+    while True:
+        await asyncio.sleep(every)
+        try:
+            if not await db(turn_extend, job=job):
+                return  # taken over or ended: step 3 will find out
+        except Exception:  # the database is away: the deadline may pass, the claim decides
+            logger.warning("could not extend turn %s of interview %s", job.turn_id, job.interview_id, exc_info=True)
 
 
 async def turn_wait(
@@ -529,8 +551,14 @@ def interview_continue(
 
 
 def db_async(fn, **kwargs):
-    """``db`` for the event loop (socket, SSE, sweep): a worker thread that closes its connection
-    before and after, so it is back in the pool while the engine works."""
-    from channels.db import database_sync_to_async
+    """``db`` for the event loop (socket, SSE, sweep): a worker thread of the loop's pool, whose
+    connection goes back to the pool as soon as ``fn`` returns (nothing held while the engine
+    works)."""
 
-    return database_sync_to_async(fn, thread_sensitive=False)(**kwargs)
+    def call():
+        try:
+            return fn(**kwargs)
+        finally:
+            connection_release()
+
+    return sync_to_async(call, thread_sensitive=False)()

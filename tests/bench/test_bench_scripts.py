@@ -1,7 +1,8 @@
-"""The REST and writers benchmarks stay runnable: each one with tiny sizes, end to end.
+"""The PostgreSQL benchmarks stay runnable: each one with tiny sizes, end to end.
 
-They need a PostgreSQL server (the one DATABASE_URL points at); each run creates its own
-``bench_smoke_*`` database and must drop it and stop its daphne processes.
+They need a PostgreSQL server (the one DATABASE_URL points at; the LLM one also Redis); each run
+creates its own ``bench_smoke_*`` database and must drop it and stop its daphne processes. The
+LLM benchmark's fake model (``bench/fake_llm.py``) is tested on its own too.
 """
 
 import os
@@ -98,3 +99,143 @@ def test_bench_refuses_a_database_not_named_bench():
     result = run("writers_bench.py", "--db-name", "test")
     assert result.returncode != 0
     assert "refusing to use database 'test'" in result.stderr + result.stdout
+
+
+# --- the LLM benchmark and its fake model --------------------------------------------------------
+
+
+def llm_bench_row(stdout: str, scenario: str, processes: int) -> dict:
+    line = re.search(rf"^{scenario}\s+{processes}\s+(\d.*)$", stdout, re.MULTILINE)
+    assert line, f"no {scenario} x{processes} row in:\n{stdout}"
+    cells = line.group(1).replace("|", " ").split()
+    names = ["clients", "answers", "model", "ttft", "turns", "rate", "ideal", "ratio", "over_p50", "over_p99"]
+    names += ["delta_p50", "delta_p99", "deltas_per_turn", "errors", "n503", "db_max", "db_limit", "transcript"]
+    return dict(zip(names, cells, strict=False))
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_llm_bench_streams_every_scenario_and_cleans_up():
+    from tests.interviews.realtime_support import REDIS_URL, redis_answers
+
+    if reason := redis_answers():
+        pytest.skip(reason)
+    name = f"bench_smoke_llm_{os.getpid()}"
+    result = run(
+        "llm_bench.py",
+        *("--interviews", "3", "--answers", "2", "--latency", "0.3", "--ttft", "0.1"),
+        *("--sockets-big", "6", "--latency-big", "0.5", "--ttft-big", "0.1", "--processes", "1,2"),
+        *("--db-name", name, "--redis-url", REDIS_URL),
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    expected_turns = {"rest": 3 * 3, "sse": 3 * 3, "ws": 3 * 2, "ws1000": 6 * 2}  # REST: start + 2 answers
+    for scenario, turns in expected_turns.items():
+        for processes in (1, 2):
+            row = llm_bench_row(result.stdout, scenario, processes)
+            assert int(row["turns"]) == turns, row
+            assert float(row["rate"]) > 0, row
+            assert (row["errors"], row["n503"], row["transcript"]) == ("0", "0", "ok"), row
+            assert int(row["db_max"]) <= int(row["db_limit"]) == 20 * processes, row
+            if scenario != "rest":  # the question streamed: deltas, the first one timed against the model's
+                assert float(row["deltas_per_turn"]) >= 1, row
+                assert row["delta_p50"] != "-", row
+    assert "targets (issue 14):" in result.stdout
+    assert "PostgreSQL" in result.stdout  # the machine line the figures are quoted with
+    assert not database_exists(name)
+
+
+def test_fake_llm_streams_openai_chunks_after_the_first_token_delay():
+    import http.client
+    import json
+    import time
+
+    from bench.fake_llm import TURN_MARKER, FakeLLM, reply_for, running
+
+    fake = FakeLLM(ttft=0.3, latency=0.6)
+    messages = [
+        {"role": "system", "content": "Write in Spanish only."},
+        {"role": "assistant", "content": "¿Cuál es tu puesto?"},
+        {"role": "user", "content": "Hago compras en SAP. [bench:t-1]"},
+    ]
+    with running(fake) as base:
+        port = int(base.rsplit(":", 1)[1].split("/")[0])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        body = json.dumps({"model": "m", "stream": True, "messages": messages})
+        sent = time.monotonic()
+        conn.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        assert response.status == 200
+        assert response.getheader("Content-Type").startswith("text/event-stream")
+        chunks, first_at, done = [], None, False
+        for raw in iter(response.readline, b""):
+            line = raw.decode().rstrip("\r\n")
+            if not line:
+                continue
+            assert line.startswith("data: "), line
+            if line == "data: [DONE]":
+                done = True
+                break
+            chunk = json.loads(line[len("data: ") :])
+            assert chunk["object"] == "chat.completion.chunk"
+            assert {"id", "created", "model", "choices"} <= set(chunk)
+            if chunk["choices"][0]["delta"].get("content"):
+                first_at = first_at or time.monotonic()
+            chunks.append(chunk)
+        total = time.monotonic() - sent
+        conn.close()
+
+        assert done
+        content = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+        assert content == reply_for(messages)
+        assert len(chunks) > 20  # tokens of about four characters, one chunk each
+        assert [c["choices"][0]["finish_reason"] for c in chunks[-2:]] == [None, "stop"]
+        assert 0.25 <= first_at - sent < 0.5
+        assert 0.55 <= total < 1.0
+        question, marker, tail = content.partition(f"\n{TURN_MARKER}\n")
+        assert marker
+        assert 25 <= len(question.split()) <= 40
+        assert question.startswith("¿")  # Spanish, as the system prompt asks
+        turn = json.loads(tail)
+        assert turn["is_final"] is False
+        assert turn["evaluation"]["score"] == 70
+
+        stats_conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        stats_conn.request("GET", "/stats")
+        stats = json.loads(stats_conn.getresponse().read())
+        stats_conn.close()
+    [record] = stats["records"]
+    assert record["tag"] == "t-1"
+    assert record["first_token"] - record["arrived"] >= 0.3
+    assert record["first_token"] <= first_at  # the same monotonic clock as this process
+
+
+async def test_fake_llm_serves_hundreds_of_streams_at_once():
+    import asyncio
+    import time
+
+    import aiohttp
+
+    from bench.fake_llm import FakeLLM, running
+
+    fake = FakeLLM(ttft=0.2, latency=0.5, chars_per_token=40)
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    with running(fake) as base:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+            async def one() -> str:
+                async with session.post(f"{base}/chat/completions", json={**body, "stream": True}) as response:
+                    return (await response.read()).decode()
+
+            started = time.monotonic()
+            bodies = await asyncio.gather(*(one() for _ in range(300)))
+            elapsed = time.monotonic() - started
+            async with session.get(base.removesuffix("/v1") + "/stats") as response:
+                stats = await response.json()
+            async with session.post(f"{base}/chat/completions", json=body) as response:
+                plain = await response.json()
+    assert all(text.endswith("data: [DONE]\n\n") for text in bodies)
+    assert stats["streams"] == 300
+    assert stats["most_open_streams"] == 300  # all at once: no request waits for another
+    assert elapsed < 5
+    assert plain["object"] == "chat.completion"
+    assert "<<<TURN>>>" in plain["choices"][0]["message"]["content"]

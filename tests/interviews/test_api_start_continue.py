@@ -125,6 +125,14 @@ def test_continue_on_paused_interview_is_409_and_writes_nothing(client_for, empl
     assert InterviewMessage.objects.count() == 0
 
 
+def test_a_lone_surrogate_in_the_answer_is_422_not_500(client_for, employee):
+    body = f'{{"interview_id": "{uuid.uuid4()}", "user_response": "a\\ud800b"}}'
+    response = client_for(employee).post("/api/v1/interviews/continue", body, content_type="application/json")
+    assert response.status_code == 422
+    error = response.json()["errors"][0]
+    assert (error["field"], error["type"]) == ("user_response", "surrogate_characters_not_allowed")
+
+
 @pytest.mark.parametrize(
     ("body", "field", "error_type"),
     [
@@ -132,6 +140,17 @@ def test_continue_on_paused_interview_is_409_and_writes_nothing(client_for, empl
         ({"interview_id": str(uuid.uuid4()), "user_response": "   "}, "user_response", "blank"),
         ({"interview_id": str(uuid.uuid4()), "user_response": "x" * 10_001}, "user_response", "too_long"),
         ({"interview_id": str(uuid.uuid4())}, "user_response", "required"),
+        ({"interview_id": str(uuid.uuid4()), "user_response": 42}, "user_response", "invalid"),
+        (
+            {"interview_id": str(uuid.uuid4()), "user_response": "a\x00b"},
+            "user_response",
+            "null_characters_not_allowed",
+        ),
+        (
+            {"interview_id": str(uuid.uuid4()), "user_response": "x", "client_message_id": 7},
+            "client_message_id",
+            "invalid",
+        ),
     ],
 )
 def test_continue_validation_errors(client_for, employee, body, field, error_type):
