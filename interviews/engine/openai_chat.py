@@ -28,6 +28,7 @@ import re
 import weakref
 from collections.abc import Callable
 
+import httpx2  # the SDK's HTTP client: the raw stream's transport errors
 import openai
 from django.conf import settings
 
@@ -119,9 +120,12 @@ class LoopClients:
         task.add_done_callback(self._closing.discard)
 
 
-def http_client(timeout: float) -> openai.DefaultAsyncHttpxClient:
-    """The HTTP client for an SDK client kept in :class:`LoopClients` (the SDK's defaults)."""
-    return openai.DefaultAsyncHttpxClient(timeout=timeout)
+def http_client(timeout: float) -> openai.DefaultAioHttpClient:
+    """The HTTP client for an SDK client kept in :class:`LoopClients`: the SDK's aiohttp
+    transport. A streamed reply is a network read per token; the default transport (httpcore on
+    anyio) pauses and resumes the socket's reader on every read, which cost daphne more CPU per
+    token than anything else in a turn (docs/operations.md, "Benchmarks")."""
+    return openai.DefaultAioHttpClient(timeout=timeout)
 
 
 _clients = LoopClients()
@@ -361,9 +365,31 @@ def _recent(history: list[MessageData]) -> list[dict]:
     return [{"role": _ROLES.get(str(m.role), "user"), "content": m.content} for m in list(history)[-limit:]]
 
 
-def _chunk_text(chunk) -> str:
-    choices = getattr(chunk, "choices", None) or []  # usage-only chunks have none
-    content = getattr(getattr(choices[0], "delta", None), "content", None) if choices else None
+def _event_text(line: str) -> str:
+    """The text a Server-Sent Events line of a Chat Completions stream adds to the reply.
+
+    Read with ``json.loads`` rather than the SDK's per-chunk models: building a pydantic model
+    for every chunk was the largest single cost of a streamed turn in daphne (docs/operations.md,
+    "Benchmarks"). ``[DONE]`` adds nothing (the stream is read to its end, so the connection
+    goes back to the pool). Raises :class:`_Malformed` on an ``error`` event or a chunk that is
+    not JSON.
+    """
+    if not line.startswith("data:"):
+        return ""  # blank separators, comments (": keep-alive"), other fields (a CR of CRLF stays)
+    data = line[5:].strip()
+    if data == "[DONE]":
+        return ""
+    try:
+        chunk = json.loads(data)
+    except ValueError as exc:
+        raise _Malformed(f"a stream event is not JSON: {exc}") from exc
+    if not isinstance(chunk, dict):
+        raise _Malformed("a stream event is not a JSON object")
+    if chunk.get("error"):
+        raise _Malformed(f"the server sent an error in the stream: {chunk['error']}")
+    choices = chunk.get("choices") or []  # usage-only chunks have none
+    delta = choices[0].get("delta") if isinstance(choices[0], dict) else None
+    content = delta.get("content") if isinstance(delta, dict) else None
     return content if isinstance(content, str) else ""
 
 
@@ -442,14 +468,23 @@ class OpenAIProvider:
         parser = ReplyParser(total=total)
         try:
             async with asyncio.timeout(settings.OPENAI_TIMEOUT_SECONDS):
-                stream = await api.chat.completions.create(
-                    model=settings.OPENAI_MODEL, messages=messages, temperature=0.3, stream=True
+                # The messages go in ``extra_body``: the SDK's recursive transform of typed params
+                # was ~10 % of a streamed turn's CPU in daphne, for a body that is plain JSON.
+                reply = api.chat.completions.with_streaming_response.create(
+                    model=settings.OPENAI_MODEL,
+                    messages=[],
+                    stream=True,
+                    extra_body={"messages": messages, "temperature": 0.3},
                 )
-                async with stream:
-                    async for chunk in stream:
-                        text = parser.feed(_chunk_text(chunk))
-                        if text and preview:
-                            on_delta(text)
+                async with reply as response:
+                    pending = b""
+                    async for data in response.http_response.aiter_bytes():
+                        *lines, pending = (pending + data).split(b"\n")
+                        for line in lines:
+                            text = parser.feed(_event_text(line.decode("utf-8", "replace")))
+                            if text and preview:
+                                on_delta(text)
+                    parser.feed(_event_text(pending.decode("utf-8", "replace")))
             question, is_final, topic, evaluation = parser.finish()
             if first and is_final:  # a model that "ends" before the first answer is not a usable turn
                 raise _Malformed("the first turn cannot be final")
@@ -458,11 +493,13 @@ class OpenAIProvider:
             raise self._failed(snapshot, f"HTTP {exc.status_code}: {exc.message}", exc, retry=retry)
         except TimeoutError as exc:
             raise self._failed(snapshot, f"no complete reply within {settings.OPENAI_TIMEOUT_SECONDS} s", exc)
+        except httpx2.TransportError as exc:  # e.g. the stream cut halfway
+            raise self._failed(snapshot, f"Connection error. ({exc!r})", exc)
         except (openai.OpenAIError, ProviderError, AttributeError, TypeError, ValueError, KeyError) as exc:
             # AttributeError/TypeError/ValueError/KeyError: a 200 whose events are not chunks.
             reason = str(exc) or type(exc).__name__
             if isinstance(exc, openai.APIConnectionError) and exc.__cause__ is not None:
-                reason += f" ({exc.__cause__!r})"  # e.g. the stream cut halfway
+                reason += f" ({exc.__cause__!r})"
             raise self._failed(snapshot, reason, exc)
         if preview and parser.legacy:
             on_delta(question)

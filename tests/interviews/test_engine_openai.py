@@ -26,6 +26,7 @@ from tests.interviews import engine_support
 from tests.interviews.engine_support import (
     Reply,
     broken_stream,
+    chunk_event,
     completion,
     error,
     split,
@@ -464,6 +465,17 @@ async def test_a_stream_trickling_past_the_timeout_falls_back(server, settings):
             ),
             False,
         ),
+        (  # an error event in the middle of the stream (OpenAI's format for mid-stream failures)
+            Reply(
+                events=[
+                    chunk_event("¿Cuál es "),
+                    b'data: {"error": {"message": "overloaded", "type": "server_error"}}\n\n',
+                ],
+                content_type="text/event-stream",
+            ),
+            True,
+        ),
+        (Reply(events=[b"data: 42\n\n"], content_type="text/event-stream"), False),  # JSON, not an object
     ],
     ids=[
         "no-sentinel",
@@ -480,6 +492,8 @@ async def test_a_stream_trickling_past_the_timeout_falls_back(server, settings):
         "not-streamed",
         "garbage-event",
         "no-choices",
+        "error-event-midway",
+        "scalar-event",
     ],
 )
 async def test_malformed_replies_fall_back_to_scripted(server, reply, streams):
