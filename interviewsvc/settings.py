@@ -246,6 +246,10 @@ OPENAI_HISTORY_MESSAGES = env.int("OPENAI_HISTORY_MESSAGES", default=20)
 TURN_TIMEOUT_SECONDS = env.float("TURN_TIMEOUT_SECONDS", default=90.0)
 # Question deltas of one turn are sent at most once per this many milliseconds.
 TURN_DELTA_INTERVAL_MS = env.int("TURN_DELTA_INTERVAL_MS", default=50)
+# Threads per process that run the short database steps of turns (socket, SSE, sweep), one
+# pooled connection each at most. More threads contend for the GIL: 1-6 measured alike, 20 worse
+# (docs/operations.md, "Benchmarks").
+TURN_DB_THREADS = env.int("TURN_DB_THREADS", default=4)
 # How often each daphne process sweeps for turns past TURN_TIMEOUT_SECONDS (0: never; then run
 # ``manage.py sweep_turns`` from cron).
 TURN_SWEEP_SECONDS = env.float("TURN_SWEEP_SECONDS", default=30.0)
@@ -267,7 +271,8 @@ PUBLIC_WS_BASE_URL = env.str("PUBLIC_WS_BASE_URL", default="")
 
 # --- Cache (tickets, throttling) ------------------------------------------------------------
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Django's Redis cache, its connection pool shared by the process (interviewsvc/cache.py).
+    CACHES = {"default": {"BACKEND": "interviewsvc.cache.SharedPoolRedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

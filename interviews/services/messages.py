@@ -33,14 +33,15 @@ class MessageDraft:
     is_question: bool = False
 
 
-def interview_lock(*, interview_id: uuid.UUID) -> Interview:
+def interview_lock(*, interview_id: uuid.UUID, with_plan: bool = False) -> Interview:
     """Lock the interview row until the surrounding transaction ends.
 
-    Its plan comes in the same query (the engine reads it every turn); only the interview row
-    is locked (``of=("self",)``), not the shared plan row.
+    ``with_plan``: its plan comes in the same query (the engine reads it when a turn begins);
+    only the interview row is locked (``of=("self",)``), not the shared plan row.
     """
+    rows = Interview.objects.select_for_update(of=("self",))
     try:
-        return Interview.objects.select_for_update(of=("self",)).select_related("plan").get(pk=interview_id)
+        return (rows.select_related("plan") if with_plan else rows).get(pk=interview_id)
     except Interview.DoesNotExist as exc:
         raise InterviewNotFound() from exc
 

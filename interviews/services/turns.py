@@ -28,6 +28,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -178,7 +179,7 @@ def turn_answer_store(
     waits for the interviewer.
     """
     with transaction.atomic():
-        interview = interview_lock(interview_id=interview_id)
+        interview = interview_lock(interview_id=interview_id, with_plan=True)
         if actor is not None:
             InterviewAccessPermission.check(actor, interview, Action.PARTICIPATE)
         if client_message_id:
@@ -311,7 +312,7 @@ def turn_takeover(*, interview_id: uuid.UUID) -> TurnJob | None:
     if not Interview.objects.filter(pk=interview_id, turn_deadline__lte=timezone.now()).exists():
         return None  # the common case costs one indexed read and no lock
     with transaction.atomic():
-        interview = interview_lock(interview_id=interview_id)
+        interview = interview_lock(interview_id=interview_id, with_plan=True)
         if interview.pending_turn is None or interview.turn_deadline > timezone.now():
             return None
         return _takeover(interview)
@@ -550,10 +551,22 @@ def interview_continue(
     return result
 
 
+def _db_executor() -> ThreadPoolExecutor:
+    """The threads that run turns' database steps (``TURN_DB_THREADS``), apart from the loop's
+    default executor, which other work (Channels' auth, tickets) shares."""
+    global _DB_EXECUTOR
+    if _DB_EXECUTOR is None:
+        _DB_EXECUTOR = ThreadPoolExecutor(max_workers=settings.TURN_DB_THREADS, thread_name_prefix="turn-db")
+    return _DB_EXECUTOR
+
+
+_DB_EXECUTOR: ThreadPoolExecutor | None = None
+
+
 def db_async(fn, **kwargs):
-    """``db`` for the event loop (socket, SSE, sweep): a worker thread of the loop's pool, whose
-    connection goes back to the pool as soon as ``fn`` returns (nothing held while the engine
-    works)."""
+    """``db`` for the event loop (socket, SSE, sweep): a worker thread of :func:`_db_executor`,
+    whose connection goes back to the pool as soon as ``fn`` returns (nothing held while the
+    engine works)."""
 
     def call():
         try:
@@ -561,4 +574,4 @@ def db_async(fn, **kwargs):
         finally:
             connection_release()
 
-    return sync_to_async(call, thread_sensitive=False)()
+    return sync_to_async(call, thread_sensitive=False, executor=_db_executor())()

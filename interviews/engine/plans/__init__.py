@@ -168,10 +168,27 @@ def plan_spec(plan) -> PlanSpec:
     """The spec of an :class:`InterviewPlan` row (None: the built-in plan).
 
     A row that fails validation (edited around the admin, e.g. in a shell) must not stall
-    interviews: it is logged and the built-in plan answers instead.
+    interviews: it is logged and the built-in plan answers instead. Specs are kept per row and
+    content (a ``repr`` is far cheaper than validating a plan on every turn, and also sees edits
+    that bypass ``updated_at``, such as ``QuerySet.update``).
     """
     if plan is None:
         return builtin_plan()
+    key = (plan.pk, repr((plan.topics, plan.follow_up, plan.closing)))
+    spec = _SPECS.get(key)
+    if spec is None:
+        if len(_SPECS) >= _SPECS_MAX:
+            _SPECS.clear()
+        spec = _SPECS[key] = _plan_spec(plan)
+    return spec
+
+
+# Specs by (pk, content); a few plans exist, so the bound only guards against churn.
+_SPECS: dict = {}
+_SPECS_MAX = 256
+
+
+def _plan_spec(plan) -> PlanSpec:
     data = {"topics": plan.topics, "follow_up": plan.follow_up, "closing": plan.closing}
     errors = plan_errors(data)
     if errors:
