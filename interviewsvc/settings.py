@@ -240,9 +240,9 @@ OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
 OPENAI_TIMEOUT_SECONDS = env.float("OPENAI_TIMEOUT_SECONDS", default=20.0)
 # How many recent messages of the transcript the LLM sees on each turn.
 OPENAI_HISTORY_MESSAGES = env.int("OPENAI_HISTORY_MESSAGES", default=20)
-# A turn waiting on the interviewer longer than this is taken over by the next caller or the
-# sweep (a process died mid-turn); keep it above the slowest legitimate turn (every provider's
-# attempts in the chain).
+# A turn whose worker is gone (its process died) is taken over by the next caller or the sweep
+# this long after the worker last showed it was alive; a live worker pushes the deadline ahead
+# every third of it while the interviewer writes, however slow the model.
 TURN_TIMEOUT_SECONDS = env.float("TURN_TIMEOUT_SECONDS", default=90.0)
 # Question deltas of one turn are sent at most once per this many milliseconds.
 TURN_DELTA_INTERVAL_MS = env.int("TURN_DELTA_INTERVAL_MS", default=50)
