@@ -199,21 +199,36 @@ def processes_stop(procs: list[subprocess.Popen]) -> None:
             proc.wait()
 
 
+def wait_answering(url: str, proc: subprocess.Popen, *, timeout: float, what: str, detail=lambda: "") -> None:
+    """Wait until ``url`` answers 200; RuntimeError if ``proc`` exits first or ``timeout`` passes.
+
+    ``detail()`` is appended to the error (e.g. the server's log tail).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}{detail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} not ready after {timeout:.0f}s{detail()}")
+        time.sleep(0.2)
+
+
 def _wait_ready(servers: Servers, procs: list[subprocess.Popen], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     for url, proc in zip(servers.base_urls, procs, strict=True):
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"daphne exited with {proc.returncode}:\n{servers.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"daphne on {url} not ready after {timeout:.0f}s:\n{servers.log_tail()}")
-            time.sleep(0.2)
+        wait_answering(
+            f"{url}/health",
+            proc,
+            timeout=max(deadline - time.monotonic(), 0.0),
+            what=f"daphne on {url}",
+            detail=lambda: f":\n{servers.log_tail()}",
+        )
 
 
 # --- statistics ------------------------------------------------------------------------------

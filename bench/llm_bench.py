@@ -61,6 +61,7 @@ from bench._support import (
     percentile,
     processes_stop,
     psycopg_url,
+    wait_answering,
 )
 from bench.rest_bench import ANSWER
 from bench.ws_bench import HANDSHAKES_AT_ONCE, gaps_check, interviews_create
@@ -109,20 +110,12 @@ def fake_start(ttft: float, latency: float, chars_per_token: int) -> tuple[subpr
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"fake LLM server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=2) as response:
-                if response.status == 200:
-                    return proc, port
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        if time.monotonic() > deadline:
-            processes_stop([proc])
-            raise RuntimeError("fake LLM server not answering after 30 s")
-        time.sleep(0.1)
+    try:
+        wait_answering(f"http://127.0.0.1:{port}/stats", proc, timeout=30, what="fake LLM server")
+    except RuntimeError:
+        processes_stop([proc])
+        raise
+    return proc, port
 
 
 def fake_call(port: int, path: str, body: dict | None = None) -> dict:

@@ -19,14 +19,26 @@ def group_name(interview_id: uuid.UUID | str) -> str:
     return f"interview.{interview_id}"
 
 
-def _send(interview_id, frames: list[dict]) -> None:
+async def publish(interview_id, frames: list[dict], *, preview: bool = False) -> None:
+    """Send ``frames`` to the interview's group now; a failure is logged, never raised.
+
+    ``preview``: the frames are a question being written (``question_delta``), which the
+    committed question follows anyway, so losing them is a warning, not an error.
+    """
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group_name(interview_id), {"type": "interview.frames", "frames": frames})
+        await layer.group_send(group_name(interview_id), {"type": "interview.frames", "frames": frames})
     except Exception:  # the rows are committed; a lost broadcast must not fail the request
-        logger.exception("could not publish events for interview %s", interview_id)
+        if preview:
+            logger.warning("could not publish a question delta for interview %s", interview_id, exc_info=True)
+        else:
+            logger.exception("could not publish events for interview %s", interview_id)
+
+
+def _send(interview_id, frames: list[dict]) -> None:
+    async_to_sync(publish)(interview_id, frames)
 
 
 def publish_on_commit(interview_id, frames: list[dict]) -> None:

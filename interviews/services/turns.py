@@ -33,7 +33,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from asgiref.sync import async_to_sync, sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -358,7 +357,7 @@ class DeltaStream:
     """
 
     def __init__(self, interview_id, turn_id: str, listener: Callable[[dict], None] | None = None):
-        self.group = events.group_name(interview_id)
+        self.interview_id = interview_id
         self.turn_id = turn_id
         self.listener = listener
         self.interval = settings.TURN_DELTA_INTERVAL_MS / 1000
@@ -416,14 +415,8 @@ class DeltaStream:
         self.outbox.put_nowait(frame)
 
     async def _send_all(self) -> None:
-        layer = get_channel_layer()
         while (frame := await self.outbox.get()) is not None:
-            if layer is None:
-                continue
-            try:
-                await layer.group_send(self.group, {"type": "interview.frames", "frames": [frame]})
-            except Exception:  # a preview lost on the way; the committed question still follows
-                logger.warning("could not publish a question delta to %s", self.group, exc_info=True)
+            await events.publish(self.interview_id, [frame], preview=True)
 
 
 async def turn_run(job: TurnJob, *, db: Db, listener: Callable[[dict], None] | None = None) -> Result:
