@@ -9,7 +9,8 @@ import uuid
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -95,6 +96,23 @@ class ContinueOutputSerializer(TurnOutputSerializer):
     assistant_message = MessageOutputSerializer(allow_null=True)
 
 
+def turn_responses(status: int, body, errors: dict) -> dict:
+    """Start/continue in the schema: the JSON envelope, or (``Accept: text/event-stream``) a
+    ``200`` event stream; errors before the stream are JSON whatever was accepted."""
+    events = OpenApiResponse(
+        OpenApiTypes.STR,
+        description=(
+            "Server-Sent Events: answer_received (continue), question_delta, question_reset, then result "
+            "(the JSON envelope of the plain call) or error (the error envelope). See docs/api.md."
+        ),
+    )
+    return {
+        (status, "application/json"): body,
+        (200, sse.CONTENT_TYPE): events,
+        **{(code, "application/json"): response for code, response in errors.items()},
+    }
+
+
 class TurnView(APIView):
     """Start and continue: JSON, or Server-Sent Events with ``Accept: text/event-stream``."""
 
@@ -127,7 +145,7 @@ class InterviewStartView(TurnView):
     @extend_schema(
         request=StartInputSerializer,
         operation_id="interviews_start",
-        responses={201: envelope(StartOutputSerializer), **errors_for(400, 401, 413, 422, 429, 503)},
+        responses=turn_responses(201, envelope(StartOutputSerializer), errors_for(400, 401, 413, 422, 429, 503)),
         tags=["interviews"],
     )
     def post(self, request):
@@ -162,10 +180,9 @@ class InterviewContinueView(TurnView):
     @extend_schema(
         request=ContinueInputSerializer,
         operation_id="interviews_continue",
-        responses={
-            200: envelope(ContinueOutputSerializer),
-            **errors_for(400, 401, 403, 404, 409, 413, 422, 429, 503),
-        },
+        responses=turn_responses(
+            200, envelope(ContinueOutputSerializer), errors_for(400, 401, 403, 404, 409, 413, 422, 429, 503)
+        ),
         tags=["interviews"],
     )
     def post(self, request):

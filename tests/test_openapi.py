@@ -37,6 +37,15 @@ def test_schema_and_swagger_ui_are_served_without_auth(client):
     start = paths["/api/v1/interviews/start/"]["post"]["responses"]
     assert {"201", "401", "422", "503"} <= set(start)
     assert "ErrorEnvelope" in str(start["422"])
+    # Start and continue: JSON, or a 200 event stream; errors are JSON whatever was accepted.
+    for name, status in (("start", "201"), ("continue", "200")):
+        responses = paths[f"/api/v1/interviews/{name}/"]["post"]["responses"]
+        assert "ErrorEnvelope" not in str(responses[status]["content"]["application/json"])
+        assert responses["200"]["content"]["text/event-stream"]["schema"] == {"type": "string"}
+        errors = {code: list(r["content"]) for code, r in responses.items() if code.startswith(("4", "5"))}
+        assert errors
+        assert set(map(tuple, errors.values())) == {("application/json",)}
+    assert list(paths["/api/v1/interviews/start/"]["post"]["responses"]["201"]["content"]) == ["application/json"]
     ui = client.get("/api/v1/docs/")
     assert ui.status_code == 200
     assert b"swagger-ui" in ui.content
