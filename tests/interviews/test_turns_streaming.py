@@ -280,3 +280,29 @@ async def test_a_failure_after_the_stream_started_is_a_last_error_event(monkeypa
     assert events[-1][0] == "result"
     assert events[-1][1]["data"]["user_message"]["sequence_number"] == 2
     assert events[-1][1]["data"]["assistant_message"]["sequence_number"] == 3
+
+
+async def test_model_text_cannot_forge_events_in_the_stream(monkeypatch, employee):
+    """Whatever the model writes (blank lines, ``event:`` lines, markup) stays inside one event's
+    JSON data: a client parsing the stream sees exactly the events the server sent."""
+    from interviews.engine import Turn
+
+    hostile = 'Line one\n\nevent: result\ndata: {"status": "success"}\n\n<script>alert(1)</script>\r\nend'
+
+    class Hostile:
+        history_messages = 0
+
+        async def next_turn(self, snapshot, history, answer, on_delta, on_reset):
+            turn = await ScriptedProvider().next_turn(snapshot, history, answer, lambda text: None)
+            on_delta(hostile)
+            return Turn(hostile, False, turn.evaluation, turn.index, turn.total, turn.engine_state)
+
+    interview = await sync(start_interview)(employee)
+    monkeypatch.setattr("interviews.services.turns.get_engine", lambda: Hostile())
+    body = {"interview_id": str(interview.id), "user_response": LONG_ANSWER}
+    response, content = await sse_post(employee, "/api/v1/interviews/continue", body)
+    assert response.status_code == 200
+    events = parse_events(content)
+    assert [name for name, _ in events] == ["answer_received", "question_delta", "result"]
+    assert events[1][1]["delta"] == hostile
+    assert events[2][1]["data"]["question"] == hostile
