@@ -9,4 +9,6 @@ COPY . .
 RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput --verbosity 0
 
 EXPOSE 8000
-CMD ["sh", "-c", "python manage.py migrate --noinput && exec daphne -b 0.0.0.0 -p 8000 --proxy-headers interviewsvc.asgi:application"]
+# daphne takes the client address and scheme from X-Forwarded-For/-Proto only behind a proxy
+# that sets them (DAPHNE_PROXY_HEADERS=1); otherwise any client could claim any address.
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec daphne -b 0.0.0.0 -p 8000 $([ \"$DAPHNE_PROXY_HEADERS\" = 1 ] && echo --proxy-headers) interviewsvc.asgi:application"]

@@ -29,6 +29,7 @@ DEFAULT_SERVER_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 BENCH_ENV = {
     "DJANGO_SETTINGS_MODULE": "interviewsvc.settings",
     "DEBUG": "0",
+    "SECURE_SSL_REDIRECT": "0",  # the benchmark speaks plain HTTP to daphne
     "SECRET_KEY": "bench-only-secret-key-" + "x" * 40,
     "JWT_ACCESS_MINUTES": "240",
     # The benchmark measures the service, not the per-user rate limit (600/minute by default).

@@ -1,15 +1,18 @@
 """Settings for interviewsvc, read from the environment through one ``env`` object.
 
 Every variable is documented in ``.env.example``. Defaults are safe for a local checkout
-(SQLite, in-memory channel layer); production refuses to start without a real SECRET_KEY.
+(SQLite, in-memory channel layer); nothing starts without a SECRET_KEY, and with DEBUG off
+the security settings default to their production values (docs/operations.md, "Security").
 """
 
 from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
+from interviewsvc.jwt_keys import asymmetric_jwt_keys
 from interviewsvc.logging import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -20,11 +23,15 @@ if (BASE_DIR / ".env").exists():
 
 DEBUG = env.bool("DEBUG", default=False)
 
+# Signs sessions and, unless JWT_SIGNING_KEY is set, the API's tokens: required with DEBUG on
+# too (a public development key would let anyone mint tokens). ``./dev run`` writes a random one
+# into .env the first time.
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = "django-insecure-local-development-key-do-not-use-in-production"
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set (in the environment or .env). `./dev run` generates one into .env; "
+        "elsewhere use: python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -47,6 +54,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "csp",
     "accounts",
     "interviews",
 ]
@@ -55,6 +63,7 @@ MIDDLEWARE = [
     "interviewsvc.middleware.RequestIdMiddleware",
     "interviewsvc.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -79,6 +88,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -213,6 +223,12 @@ SPECTACULAR_SETTINGS = {
 # --- JWT ------------------------------------------------------------------------------------
 # Tokens minted here and tokens minted by an external auth service share these settings.
 JWT_ALGORITHM = env.str("JWT_ALGORITHM", default="HS256")
+JWT_SIGNING_KEY = env.str("JWT_SIGNING_KEY", default="")
+JWT_VERIFYING_KEY = env.str("JWT_VERIFYING_KEY", default="")
+if not JWT_ALGORITHM.startswith("HS"):
+    # An asymmetric algorithm signs with the PEM private key and verifies with its public key;
+    # without them every login would be a 500, so refuse to start and say what is missing.
+    JWT_SIGNING_KEY, JWT_VERIFYING_KEY = asymmetric_jwt_keys(JWT_ALGORITHM, JWT_SIGNING_KEY, JWT_VERIFYING_KEY)
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
@@ -220,8 +236,8 @@ SIMPLE_JWT = {
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": False,
     "ALGORITHM": JWT_ALGORITHM,
-    "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default="") or SECRET_KEY,
-    "VERIFYING_KEY": env.str("JWT_VERIFYING_KEY", default="") or None,
+    "SIGNING_KEY": JWT_SIGNING_KEY or SECRET_KEY,
+    "VERIFYING_KEY": JWT_VERIFYING_KEY or None,
     "ISSUER": env.str("JWT_ISSUER", default="") or None,
     "AUDIENCE": env.str("JWT_AUDIENCE", default="") or None,
     "LEEWAY": env.int("JWT_LEEWAY_SECONDS", default=0),
@@ -274,7 +290,14 @@ if REDIS_URL:
     # Django's Redis cache, its connection pool shared by the process (interviewsvc/cache.py).
     CACHES = {"default": {"BACKEND": "interviewsvc.cache.SharedPoolRedisCache", "LOCATION": REDIS_URL}}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # One process's memory: room for every WebSocket ticket and throttle counter of a busy
+    # process (LocMemCache culls a third of its entries when full; Django's default is 300).
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "OPTIONS": {"MAX_ENTRIES": env.int("LOCAL_CACHE_MAX_ENTRIES", default=100_000)},
+        }
+    }
 
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
@@ -282,7 +305,37 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_JSON = env.bool("LOG_JSON", default=not DEBUG)
 LOGGING = logging_config(level=LOG_LEVEL, json=LOG_JSON)
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
-    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
+# --- HTTPS and browser protections (docs/operations.md, "Security") --------------------------
+# With DEBUG off every default is the production one; each can be turned down from the
+# environment (e.g. plain HTTP on localhost in docker-compose).
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# The probes are called over plain HTTP from inside the network (load balancer, compose).
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Trust X-Forwarded-Proto only when a proxy we run sets it; a client could send it otherwise.
+if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp) on every response. The built-in pages carry a nonce on
+# their inline <script>; inline styles are allowed (the admin and Swagger UI use them).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF, *([PUBLIC_WS_BASE_URL] if PUBLIC_WS_BASE_URL else [])],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+if env.bool("CSP_REPORT_ONLY", default=False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY, CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY, {}

@@ -8,6 +8,9 @@ from interviewsvc.settings import *  # noqa: F403
 from interviewsvc.settings import MIDDLEWARE, REST_FRAMEWORK
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# The test client and the daphne processes of the tests speak plain HTTP; the redirect itself is
+# tested with the production settings (tests/test_security_settings.py).
+SECURE_SSL_REDIRECT = False
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -17,8 +20,14 @@ REST_FRAMEWORK = {
     **REST_FRAMEWORK,
     "DEFAULT_THROTTLE_RATES": {"anon": "100000/minute", "user": "100000/minute"},
 }
-# Tests never collect static files; WhiteNoise would only warn about the missing directory.
-MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("whitenoise.")]
+# Tests never collect static files. In-process tests need none; a daphne process a browser test
+# starts with TEST_SERVE_STATIC=1 serves them from the apps' static directories (Swagger UI, the
+# admin's CSS), the way `./dev run` serves the collected copies.
+if os.environ.get("TEST_SERVE_STATIC") == "1":
+    STATIC_ROOT = None
+    WHITENOISE_USE_FINDERS = True
+else:
+    MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("whitenoise.")]
 # In-process tests sweep explicitly (each test has its own event loop); daphne processes started
 # by tests get TURN_SWEEP_SECONDS from their environment.
 TURN_SWEEP_SECONDS = float(os.environ.get("TURN_SWEEP_SECONDS", "0"))

@@ -14,5 +14,7 @@ urlpatterns = [
     path("", include("interviews.urls_pages")),
 ]
 
+handler400 = "interviewsvc.views.handler400"
+handler403 = "interviewsvc.views.handler403"
 handler404 = "interviewsvc.views.handler404"
 handler500 = "interviewsvc.views.handler500"

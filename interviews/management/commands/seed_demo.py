@@ -2,7 +2,8 @@
 
 import uuid
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from tqdm import tqdm
 
@@ -45,8 +46,20 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--interviews", type=int, default=4, help="Interviews per demo employee (default 4)")
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Run with DEBUG off too (creates a superuser whose password is printed here and public).",
+        )
 
-    def handle(self, *args, interviews: int, **options):
+    def handle(self, *args, interviews: int, force: bool, **options):
+        if not settings.DEBUG and not force:
+            # The demo users' password is in the source: on a production database they would be
+            # a superuser anyone can sign in as.
+            raise CommandError(
+                "seed_demo creates users with a public password (a superuser among them) and runs only "
+                "with DEBUG=1; add --force to seed a database with DEBUG off anyway."
+            )
         users = {}
         for username, role, superuser in DEMO_USERS:
             user = User.objects.filter(username=username).first()
