@@ -1,11 +1,14 @@
 from rest_framework import serializers
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
+from accounts.authentication import LOCAL_TOKEN_CLAIM
 from accounts.models import User
 
 
 def token_claims_set(token, user: User) -> None:
-    """Claims every token minted here carries, the same an external auth service sends."""
+    """Claims every token minted here carries: those an external auth service sends, and
+    ``local`` (a token of a user deleted since is refused, not the user provisioned again)."""
+    token[LOCAL_TOKEN_CLAIM] = True
     token["employee_id"] = str(user.employee_id)
     token["role"] = user.role
     token["organization_id"] = str(user.organization_id) if user.organization_id else None

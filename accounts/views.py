@@ -4,10 +4,13 @@ from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
-from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken, UntypedToken
 
+from accounts.authentication import user_from_token
+from accounts.lockout import LoginLocked
+from accounts.models import User
 from accounts.serializers import (
     CredentialsInputSerializer,
     RefreshInputSerializer,
@@ -50,7 +53,11 @@ class TokenObtainView(APIView):
     )
     def post(self, request):
         data = _validated(CredentialsInputSerializer, request)
+        # django-axes (first in AUTHENTICATION_BACKENDS) refuses a locked-out login before any
+        # password is checked, and counts this failure; it flags the request it was given.
         user = authenticate(request, username=data["username"], password=data["password"])
+        if user is None and getattr(request, "axes_locked_out", False):
+            raise LoginLocked()
         if user is None or not user.is_active:
             raise InvalidCredentials()
         refresh = TokenObtainSerializer.get_token(user)
@@ -71,7 +78,8 @@ class TokenRefreshView(APIView):
         serializer = TokenRefreshSerializer(data={"refresh": data["refresh"]})
         try:
             serializer.is_valid(raise_exception=True)
-        except TokenError as exc:
+        except (TokenError, User.DoesNotExist) as exc:
+            # simplejwt looks the token's user up with .get(): a deleted user raises DoesNotExist.
             raise TokenInvalid() from exc
         except Exception as exc:  # simplejwt raises InvalidToken/AuthenticationFailed subclasses
             if getattr(exc, "status_code", None) == 401:
@@ -96,7 +104,9 @@ class TokenVerifyView(APIView):
             token = UntypedToken(data["token"])
             if token.get("token_type") == "refresh":
                 RefreshToken(data["token"]).check_blacklist()
-        except TokenError as exc:
+            # Valid means usable: not for a user deleted or deactivated since it was issued.
+            user_from_token(token, provision=False)
+        except (TokenError, InvalidToken, AuthenticationFailed) as exc:
             raise TokenInvalid() from exc
         return success(request, None, "Token is valid")
 

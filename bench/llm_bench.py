@@ -880,6 +880,9 @@ def main() -> int:
             # A pending turn is taken over only when clearly abandoned: far beyond two model attempts.
             "TURN_TIMEOUT_SECONDS": f"{3 * model_timeout + 30:g}",
             "WS_RATE_LIMIT_PER_MINUTE": "1000000",
+            # One employee owns every socket: lift the per-user limit and the socket cap.
+            "WS_USER_RATE_LIMIT_PER_MINUTE": "10000000",
+            "WS_MAX_SOCKETS_PER_USER": "100000",
         }
         print(f"fake model on port {fake_port}; OPENAI_TIMEOUT_SECONDS={model_timeout:g}", flush=True)
         for processes in args.processes:

@@ -273,7 +273,14 @@ def main() -> int:
         from django.db import connections
 
         connections.close_all()
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "WS_RATE_LIMIT_PER_MINUTE": "100000"}
+        # One employee owns every socket: lift the per-socket and per-user limits and the socket cap.
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "WS_RATE_LIMIT_PER_MINUTE": "100000",
+            "WS_USER_RATE_LIMIT_PER_MINUTE": "10000000",
+            "WS_MAX_SOCKETS_PER_USER": "100000",
+        }
         bare_procs, bare_ports = bare_servers_start(args.processes, url)
         try:
             with daphne_servers(args.processes, env) as servers:

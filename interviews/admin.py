@@ -9,7 +9,7 @@ from django.utils.html import format_html, format_html_join
 from accounts.models import Role
 from interviews.engine.plans import LANGUAGES, LEVELS, builtin_plan_data, plan_spec
 from interviews.exports.admin import ExportActionForm, export_selected_interviews
-from interviews.models import Interview, InterviewMessage, InterviewPlan
+from interviews.models import Interview, InterviewMessage, InterviewPlan, InterviewSource
 from interviews.permissions import scope_filter
 from interviews.services import ALLOWED_TRANSITIONS, interview_plan_save, interview_status_change
 from interviewsvc.errors import ServiceError
@@ -28,15 +28,25 @@ class InterviewAdminForm(forms.ModelForm):
 
 
 class InterviewMessageInline(admin.TabularInline):
-    """The transcript, in order, read-only: speaker and time per turn."""
+    """The transcript, in order, read-only: speaker and time per turn; imported turns marked."""
 
     model = InterviewMessage
-    fields = ["sequence_number", "role", "created_at", "content", "evaluation"]
+    fields = ["sequence_number", "speaker", "created_at", "content", "evaluation"]
     readonly_fields = fields
     ordering = ["sequence_number"]
     extra = 0
     can_delete = False
     show_change_link = False
+
+    def get_queryset(self, request) -> QuerySet[InterviewMessage]:
+        # The interview's source comes with each row (a join), not one query per turn.
+        return super().get_queryset(request).annotate(interview_source=F("interview__source"))
+
+    @admin.display(description="Role")
+    def speaker(self, obj: InterviewMessage) -> str:
+        # Every turn of a migrated interview was written in another system.
+        imported = getattr(obj, "interview_source", None) == InterviewSource.MIGRATED
+        return obj.get_role_display() + (" (imported)" if imported else "")
 
     def has_view_permission(self, request, obj=None) -> bool:
         return _is_reviewer(request.user)
@@ -78,7 +88,7 @@ class InterviewAdmin(admin.ModelAdmin):
         "employee",
         "organization_id",
         "plan",
-        "source",
+        "source_shown",
         "session_id",
         "message_count",
         "question_count",
@@ -103,6 +113,12 @@ class InterviewAdmin(admin.ModelAdmin):
     def live_view(self, obj: Interview) -> str:
         # The observer page follows the interview over the WebSocket (docs/realtime.md).
         return format_html('<a href="{}">Watch live</a>', reverse("pages-watch", args=[obj.id]))
+
+    @admin.display(description="Source")
+    def source_shown(self, obj: Interview) -> str:
+        if obj.source == InterviewSource.MIGRATED:
+            return "Migrated — turns imported from another system"
+        return obj.get_source_display()
 
     @admin.display(description="Employee", ordering="employee__username")
     def employee_name(self, obj: Interview) -> str:

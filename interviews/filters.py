@@ -1,8 +1,9 @@
 """The interview list's query parameters: one FilterSet, shared by list, stats and bulk export."""
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import django_filters
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import QuerySet
 
 from interviews.models import Interview, InterviewStatus, Language, TechnicalLevel
@@ -11,8 +12,25 @@ from interviews.selectors import interview_search
 ORDERINGS = ["started_at", "-started_at", "updated_at", "-updated_at"]
 
 
+# Dates outside these bounds are refused (422): the end of 9999-12-31 is past datetime.max, and
+# no interview started before 1900 or after 2999, so nothing a real query asks for is lost.
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2999, 12, 31)
+BOUNDS_MESSAGE = f"Enter a date from {FIRST_DAY} to {LAST_DAY}."
+
+
 def _day_start(day) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _bounded_date_filter(method: str) -> django_filters.DateFilter:
+    return django_filters.DateFilter(
+        method=method,
+        validators=[
+            MinValueValidator(FIRST_DAY, message=BOUNDS_MESSAGE),
+            MaxValueValidator(LAST_DAY, message=BOUNDS_MESSAGE),
+        ],
+    )
 
 
 class InterviewFilter(django_filters.FilterSet):
@@ -21,8 +39,8 @@ class InterviewFilter(django_filters.FilterSet):
     technical_level = django_filters.ChoiceFilter(choices=TechnicalLevel.choices)
     employee_id = django_filters.UUIDFilter(field_name="employee_id")
     # Whole UTC days, inclusive, as half-open ranges so the started_at index is used.
-    start_date = django_filters.DateFilter(method="filter_start_date")
-    end_date = django_filters.DateFilter(method="filter_end_date")
+    start_date = _bounded_date_filter("filter_start_date")
+    end_date = _bounded_date_filter("filter_end_date")
     search = django_filters.CharFilter(method="filter_search", max_length=200)
     ordering = django_filters.ChoiceFilter(choices=[(o, o) for o in ORDERINGS], method="filter_ordering")
 

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from interviews import selectors, services, sse
-from interviews.filters import InterviewFilter
+from interviews.filters import FIRST_DAY, LAST_DAY, InterviewFilter
 from interviews.models import InterviewStatus, Language, MessageRole, TechnicalLevel
 from interviews.permissions import Action, InterviewAccessPermission, Scope, scope_of
 from interviews.realtime import frames
@@ -274,13 +274,14 @@ def _form_errors(form_errors) -> dict:
     }
 
 
+DATE_DESCRIPTION = f"ISO date, inclusive, on started_at; from {FIRST_DAY} to {LAST_DAY} (422 outside)"
 LIST_PARAMETERS = [
     OpenApiParameter("status", enum=InterviewStatus.values),
     OpenApiParameter("language", enum=Language.values),
     OpenApiParameter("technical_level", enum=TechnicalLevel.values),
     OpenApiParameter("employee_id", type=uuid.UUID),
-    OpenApiParameter("start_date", type=str, description="ISO date, inclusive, on started_at"),
-    OpenApiParameter("end_date", type=str, description="ISO date, inclusive, on started_at"),
+    OpenApiParameter("start_date", type=OpenApiTypes.DATE, description=DATE_DESCRIPTION),
+    OpenApiParameter("end_date", type=OpenApiTypes.DATE, description=DATE_DESCRIPTION),
     OpenApiParameter("search", type=str, description="Text contained in any message"),
     OpenApiParameter("ordering", enum=["started_at", "-started_at", "updated_at", "-updated_at"]),
 ]
@@ -429,7 +430,16 @@ class InterviewMigrateView(APIView):
         )
         language = serializers.ChoiceField(choices=Language.choices)
         technical_level = serializers.ChoiceField(choices=TechnicalLevel.choices, default=TechnicalLevel.BASIC)
-        status = serializers.ChoiceField(choices=InterviewStatus.choices, default=InterviewStatus.COMPLETED)
+        # An import is a finished conversation: it can never be continued, so its turns never
+        # reach the interviewer (docs/api.md, "migrate").
+        status = serializers.ChoiceField(
+            choices=[(s, InterviewStatus(s).label) for s in services.IMPORT_STATUSES],
+            default=InterviewStatus.COMPLETED,
+            error_messages={
+                "invalid_choice": 'An imported interview is finished: status must be "completed" or "cancelled", '
+                'not "{input}".'
+            },
+        )
 
     @extend_schema(
         request=MigrateInputSerializer,

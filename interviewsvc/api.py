@@ -129,7 +129,9 @@ def exception_handler(exc, context):
 
     if isinstance(exc, ServiceError):
         status, code, message, errors = exc.status_code, exc.error_code, exc.message, exc.errors
-        if status == 503:
+        if exc.retry_after is not None:
+            headers["Retry-After"] = str(exc.retry_after)
+        elif status == 503:
             headers["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE)
     elif isinstance(exc, drf.ValidationError):
         errors = field_errors(exc.detail)

@@ -11,6 +11,8 @@ class ServiceError(Exception):
     status_code = 400
     error_code = "bad_request"
     default_message = "Bad request"
+    # Seconds for the ``Retry-After`` header, when waiting helps (429, 503).
+    retry_after: int | None = None
 
     def __init__(self, message: str | None = None, *, errors: list[dict] | None = None):
         self.message = message or self.default_message

@@ -42,7 +42,11 @@ def logging_config(*, level: str, json: bool) -> dict:
         },
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
         "root": {"handlers": ["console"], "level": level},
-        "loggers": {"django.db.backends": {"level": "WARNING"}},
+        "loggers": {
+            "django.db.backends": {"level": "WARNING"},
+            # Failed and locked logins are warnings; axes' info lines (bookkeeping) are noise.
+            "axes": {"level": "WARNING"},
+        },
     }
 
 

@@ -45,14 +45,19 @@ def _too_large(request):
             request,
             status=413,
             error_code="payload_too_large",
-            message=f"Request body is {length} bytes; the limit is {settings.MAX_REQUEST_BODY_BYTES}.",
+            message=f"Request body is larger than the limit of {settings.MAX_REQUEST_BODY_BYTES} bytes.",
         )
     return None
 
 
 @sync_and_async_middleware
 def BodySizeLimitMiddleware(get_response):  # noqa: N802 - Django middleware naming
-    """Refuse a body over ``MAX_REQUEST_BODY_BYTES`` with 413 before anything parses it."""
+    """Refuse a declared body over ``MAX_REQUEST_BODY_BYTES`` with 413 before anything parses it.
+
+    The second line: served by daphne or any ASGI server the body is refused while it arrives
+    (interviewsvc/daphne_body_limit.py, interviewsvc/asgi_limits.py). This covers Django called
+    directly (the test client, a WSGI server).
+    """
     if iscoroutinefunction(get_response):
 
         async def middleware(request):

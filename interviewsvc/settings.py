@@ -5,6 +5,7 @@ Every variable is documented in ``.env.example``. Defaults are safe for a local 
 the security settings default to their production values (docs/operations.md, "Security").
 """
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -55,6 +56,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "csp",
+    "axes",
     "accounts",
     "interviews",
 ]
@@ -72,6 +74,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes asks: turns a login refused during a lockout into the 429 page/envelope.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "interviewsvc.urls"
@@ -122,6 +126,12 @@ if env.str("TEST_DATABASE_NAME", default=""):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
+# django-axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -161,10 +171,52 @@ STORAGES = {
 }
 LOGIN_URL = "admin:login"
 
+# --- Client address and logins (docs/operations.md, "Security") ----------------------------
+# Proxies we run in front of daphne that write X-Forwarded-For (0: ignore the header, use the
+# peer's address). Throttles and login lockouts key on the address this yields
+# (interviewsvc/client_ip.py); a client-written header must never count.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+# Peers (IPs or CIDRs) whose X-Forwarded-For is believed when NUM_PROXIES > 0; empty: any peer
+# (then daphne must be reachable through the proxy only).
+TRUSTED_PROXIES = [str(ipaddress.ip_network(p, strict=False)) for p in env.list("TRUSTED_PROXIES", default=[])]
+# Failed logins (API token, /login/, /admin/login/) allowed within LOGIN_COOLOFF_MINUTES before
+# a lockout (accounts/lockout.py): one account from one address; one account from any address
+# (guessing spread over many addresses); one address for any account (higher: offices share
+# one NAT address). Each is at least 1.
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_ACCOUNT_FAILURE_LIMIT = env.int("LOGIN_ACCOUNT_FAILURE_LIMIT", default=20)
+LOGIN_IP_FAILURE_LIMIT = env.int("LOGIN_IP_FAILURE_LIMIT", default=50)
+if min(LOGIN_FAILURE_LIMIT, LOGIN_ACCOUNT_FAILURE_LIMIT, LOGIN_IP_FAILURE_LIMIT) < 1:
+    raise ImproperlyConfigured(
+        "LOGIN_FAILURE_LIMIT, LOGIN_ACCOUNT_FAILURE_LIMIT and LOGIN_IP_FAILURE_LIMIT must be >= 1."
+    )
+# A lockout lasts this long after the last failure (every refused attempt restarts it); an
+# admin lifts it sooner in the admin (Axes > Access attempts) or with `manage.py axes_reset*`.
+LOGIN_COOLOFF_MINUTES = env.int("LOGIN_COOLOFF_MINUTES", default=15)
+AXES_HANDLER = "accounts.lockout.LoginLimitsHandler"  # the database: shared by every process
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username", "ip_address"]
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+AXES_CLIENT_IP_CALLABLE = "interviewsvc.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# A success does not wipe the failures: it would let a guesser with one valid account of its
+# own reset its address's count between guesses at others.
+AXES_RESET_ON_SUCCESS = False
+# Every failure is kept for the admin (Axes > Access failures); successes are not logged there.
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_DISABLE_ACCESS_LOG = True
+# The password is always masked (and the CSRF token); username and address stay readable in logs
+# and the admin.
+AXES_SENSITIVE_PARAMETERS = ["csrfmiddlewaretoken"]
+# Log lines name the username, address and path (not the user agent); no start-up banner.
+AXES_VERBOSE = False
+
 # --- Limits ---------------------------------------------------------------------------------
 # Request bodies over this size are refused with 413 before they are read.
 MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=1_048_576)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+# JSON (REST bodies, socket frames) nested deeper is refused before parsing: json recurses per level.
+MAX_JSON_DEPTH = env.int("MAX_JSON_DEPTH", default=32)
 MAX_MESSAGE_CHARS = env.int("MAX_MESSAGE_CHARS", default=10_000)
 MIGRATE_MAX_MESSAGES = env.int("MIGRATE_MAX_MESSAGES", default=2_000)
 # Interviews one bulk export (GET interviews/export) may hold; more is a 422 (docs/exports.md).
@@ -182,7 +234,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["interviewsvc.parsers.DepthLimitedJSONParser"],
     "DEFAULT_FILTER_BACKENDS": [],
     "EXCEPTION_HANDLER": "interviewsvc.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -195,6 +247,8 @@ REST_FRAMEWORK = {
         "user": env.str("THROTTLE_USER_RATE", default="600/minute"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Our throttles use interviewsvc.client_ip; this keeps DRF's own get_ident off raw XFF too.
+    "NUM_PROXIES": NUM_PROXIES,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
@@ -283,6 +337,12 @@ WS_TICKET_TTL_SECONDS = env.int("WS_TICKET_TTL_SECONDS", default=60)
 WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=65_536)
 WS_IDLE_TIMEOUT_SECONDS = env.int("WS_IDLE_TIMEOUT_SECONDS", default=300)
 WS_RATE_LIMIT_PER_MINUTE = env.int("WS_RATE_LIMIT_PER_MINUTE", default=120)
+# Costly frames (answers, resume, get_next_question) per user and per interview over all sockets
+# and processes (interviews/realtime/quotas.py): more sockets must not multiply the limit above.
+WS_USER_RATE_LIMIT_PER_MINUTE = env.int("WS_USER_RATE_LIMIT_PER_MINUTE", default=60)
+WS_INTERVIEW_RATE_LIMIT_PER_MINUTE = env.int("WS_INTERVIEW_RATE_LIMIT_PER_MINUTE", default=90)
+# Open sockets per user over all processes; the next one is closed with 4429.
+WS_MAX_SOCKETS_PER_USER = env.int("WS_MAX_SOCKETS_PER_USER", default=10)
 PUBLIC_WS_BASE_URL = env.str("PUBLIC_WS_BASE_URL", default="")
 
 # --- Cache (tickets, throttling) ------------------------------------------------------------

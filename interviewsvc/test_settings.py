@@ -31,3 +31,9 @@ else:
 # In-process tests sweep explicitly (each test has its own event loop); daphne processes started
 # by tests get TURN_SWEEP_SECONDS from their environment.
 TURN_SWEEP_SECONDS = float(os.environ.get("TURN_SWEEP_SECONDS", "0"))
+# The shared WebSocket limits (interviews/realtime/quotas.py) are exercised by their own tests with
+# low values; the rest of the suite must not trip them. Daphne processes started by tests take
+# them from their environment.
+WS_USER_RATE_LIMIT_PER_MINUTE = int(os.environ.get("WS_USER_RATE_LIMIT_PER_MINUTE", "100000"))
+WS_INTERVIEW_RATE_LIMIT_PER_MINUTE = int(os.environ.get("WS_INTERVIEW_RATE_LIMIT_PER_MINUTE", "100000"))
+WS_MAX_SOCKETS_PER_USER = int(os.environ.get("WS_MAX_SOCKETS_PER_USER", "1000"))

@@ -9,6 +9,7 @@ import logging
 
 from rest_framework import throttling
 
+from interviewsvc.client_ip import client_ip
 from interviewsvc.errors import backend_unavailable
 
 logger = logging.getLogger("interviewsvc.throttling")
@@ -25,9 +26,17 @@ class FailOpenMixin:
             return True
 
 
-class AnonRateThrottle(FailOpenMixin, throttling.AnonRateThrottle):
+class ClientIpMixin:
+    """Key anonymous requests on the client's address as our proxies saw it, never on a
+    client-written ``X-Forwarded-For`` (``interviewsvc.client_ip``)."""
+
+    def get_ident(self, request) -> str:
+        return client_ip(request) or ""
+
+
+class AnonRateThrottle(FailOpenMixin, ClientIpMixin, throttling.AnonRateThrottle):
     pass
 
 
-class UserRateThrottle(FailOpenMixin, throttling.UserRateThrottle):
+class UserRateThrottle(FailOpenMixin, ClientIpMixin, throttling.UserRateThrottle):
     pass

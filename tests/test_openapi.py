@@ -73,3 +73,31 @@ def test_api_keeps_to_its_schema(case, fuzz_headers):
         headers=fuzz_headers,
         checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance],
     )
+
+
+# --- what random generation may miss: the date bounds and deeply nested JSON, by name --------
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/v1/interviews/", "/api/v1/interviews/stats/", "/api/v1/interviews/export/"])
+@pytest.mark.parametrize(
+    "query", [{"end_date": "9999-12-31"}, {"start_date": "9999-12-31"}, {"start_date": "0001-01-01"}]
+)
+def test_dates_out_of_bounds_keep_to_the_schema(fuzz_headers, path, query):
+    from accounts.models import Role
+
+    staff = UserFactory(role=Role.STAFF)
+    headers = {"Authorization": f"Bearer {TokenObtainSerializer.get_token(staff).access_token}"}
+    response = schema[path]["GET"].Case(query=query).call_and_validate(headers=headers, checks=CHECKS)
+    assert response.status_code == 422
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/v1/auth/token/", "/api/v1/interviews/start/", "/api/v1/interviews/migrate/"])
+@pytest.mark.parametrize("body", ["[" * 100_000, '{"a": ' + "[" * 49 + "]" * 49 + "}"])
+def test_deeply_nested_json_keeps_to_the_schema(fuzz_headers, path, body):
+    headers = {**fuzz_headers, "Content-Type": "application/json"}
+    response = schema[path]["POST"].Case().call_and_validate(headers=headers, checks=CHECKS, data=body)
+    assert response.status_code == 400

@@ -51,11 +51,18 @@ class Turn:
 
 @dataclass(frozen=True)
 class MessageData:
-    """One message of the transcript, as providers see it."""
+    """One message of the transcript, as providers see it.
+
+    ``imported``: the message came from another system (an interview imported by ``migrate``);
+    its ``role`` is what that system claimed, not something this service said or heard. A
+    provider never passes an imported message on with the authority of its role (a model's
+    ``system`` or ``assistant`` turn); see docs/engine.md, "Imported turns".
+    """
 
     role: str
     content: str
     sequence_number: int
+    imported: bool = False
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ def archive_entries(
         header = export_header(interview=interview, exported_by=exported_by, now=now)
         yield (
             export_filename(interview.id, export_format),
-            export_format.render(header, export_turns(interview_id=interview.id)),
+            export_format.render(header, export_turns(interview_id=interview.id, imported=header.imported)),
         )
 
 

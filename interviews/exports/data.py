@@ -14,7 +14,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from interviews.exceptions import InterviewNotFound
-from interviews.models import Interview, InterviewMessage, InterviewStatus, MessageRole
+from interviews.models import Interview, InterviewMessage, InterviewSource, InterviewStatus, MessageRole
 from interviews.serializers import iso
 
 # Rows fetched per round trip while streaming a transcript. Big enough that a 10,000-message
@@ -28,6 +28,9 @@ class Turn:
     content: str
     created_at: datetime
     sequence_number: int
+    # Written in another system and imported by ``migrate``: its role is what that system
+    # claimed. Every format marks it (docs/exports.md, "Imported interviews").
+    imported: bool = False
 
     def as_json(self) -> dict:
         return {
@@ -35,6 +38,7 @@ class Turn:
             "content": self.content,
             "timestamp": iso(self.created_at),
             "sequence_number": self.sequence_number,
+            "imported": self.imported,
         }
 
 
@@ -56,11 +60,18 @@ class ExportHeader:
     status: str
     language: str
     technical_level: str
+    source: str  # live | migrated
     exported_at: datetime
     exported_by: str
 
+    @property
+    def imported(self) -> bool:
+        """The interview was imported by ``migrate``: every one of its turns is imported."""
+        return self.source == InterviewSource.MIGRATED
+
     def as_json(self) -> dict:
-        """The metadata keys in the contract's order (``conversation_history`` goes after ``technical_level``)."""
+        """The metadata keys in the contract's order, then ``source`` (``conversation_history`` goes
+        after it)."""
         return {
             "interview_id": str(self.interview_id),
             "user_id": str(self.user_id),
@@ -74,6 +85,7 @@ class ExportHeader:
             "is_complete": self.is_complete,
             "language": self.language,
             "technical_level": self.technical_level,
+            "source": self.source,
         }
 
     def speaker(self, role: str) -> str:
@@ -140,16 +152,20 @@ def export_header(*, interview: Interview, exported_by, now: datetime | None = N
         status=interview.status,
         language=interview.language,
         technical_level=interview.technical_level,
+        source=interview.source,
         exported_at=now or timezone.now(),
         exported_by=exported_by.username if exported_by is not None else "",
     )
 
 
-def export_turns(*, interview_id: uuid.UUID, chunk_size: int = MESSAGE_CHUNK_SIZE) -> Iterator[Turn]:
+def export_turns(
+    *, interview_id: uuid.UUID, imported: bool = False, chunk_size: int = MESSAGE_CHUNK_SIZE
+) -> Iterator[Turn]:
     """Every turn of the interview in sequence order, fetched ``chunk_size`` rows at a time.
 
     On PostgreSQL this is a server-side cursor; on SQLite ``fetchmany`` batches. Only the
-    columns an export prints are read.
+    columns an export prints are read. ``imported``: the interview was migrated
+    (:attr:`ExportHeader.imported`), so every turn is marked imported.
     """
     rows = (
         InterviewMessage.objects.filter(interview_id=interview_id)
@@ -158,7 +174,9 @@ def export_turns(*, interview_id: uuid.UUID, chunk_size: int = MESSAGE_CHUNK_SIZ
         .iterator(chunk_size=chunk_size)
     )
     for role, content, created_at, sequence_number in rows:
-        yield Turn(role=role, content=content, created_at=created_at, sequence_number=sequence_number)
+        yield Turn(
+            role=role, content=content, created_at=created_at, sequence_number=sequence_number, imported=imported
+        )
 
 
 def interviews_in_order(ids: list[uuid.UUID], *, batch_size: int = 100) -> Iterable[Interview]:

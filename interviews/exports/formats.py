@@ -1,5 +1,11 @@
 """The export formats: each turns a header and an iterable of turns into chunks of bytes.
 
+Every output is safe for whoever opens it (docs/exports.md, "Hostile content"): CSV cells that
+a spreadsheet would run as a formula are neutralised, Markdown escapes HTML, links and
+block markers and keeps every line of an answer inside its quote, and the text formats never
+let a line break in content or a name start a line of its own. Imported interviews and their
+turns are marked in every format.
+
 Text formats (json, md, txt, csv) are generators that never hold more than one buffer
 (``BUFFER_BYTES``) of output and one chunk of rows. PDF and DOCX are documents that their
 libraries build whole in memory before writing them out; they still read the turns through
@@ -8,6 +14,7 @@ the memory this costs).
 """
 
 import csv
+import html
 import io
 import json
 import logging
@@ -32,6 +39,15 @@ def human_time(value) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
 
 
+IMPORTED_SOURCE = "migrated — turns imported from another system"
+IMPORTED_MARK = " (imported)"
+
+
+def one_line(text: str) -> str:
+    r"""``text`` with every line break ``str.splitlines`` knows (``\r``, ``\u2028``, …) as a space."""
+    return " ".join(text.splitlines())
+
+
 def header_rows(header: ExportHeader) -> list[tuple[str, str]]:
     """The metadata as (label, value) lines for the formats people read."""
     duration = header.interview_duration_minutes
@@ -43,6 +59,7 @@ def header_rows(header: ExportHeader) -> list[tuple[str, str]]:
         ("Date", human_time(header.interview_date)),
         ("Duration", f"{duration:g} min" if duration is not None else "—"),
         ("Status", header.status + (" (complete)" if header.is_complete else "")),
+        ("Source", IMPORTED_SOURCE if header.imported else header.source),
         ("Language", header.language),
         ("Technical level", header.technical_level),
         ("Questions", str(header.total_questions)),
@@ -52,8 +69,13 @@ def header_rows(header: ExportHeader) -> list[tuple[str, str]]:
     ]
 
 
+def speaker(header: ExportHeader, turn: Turn) -> str:
+    """Who spoke, for people, marked ``(imported)`` when another system wrote the turn."""
+    return header.speaker(turn.role) + (IMPORTED_MARK if turn.imported else "")
+
+
 def turn_title(header: ExportHeader, turn: Turn) -> str:
-    return f"#{turn.sequence_number} · {header.speaker(turn.role)} · {human_time(turn.created_at)}"
+    return f"#{turn.sequence_number} · {one_line(speaker(header, turn))} · {human_time(turn.created_at)}"
 
 
 def buffered(pieces: Iterable[str], size: int = BUFFER_BYTES) -> Iterator[bytes]:
@@ -96,8 +118,34 @@ def render_json(header: ExportHeader, turns: Iterable[Turn]) -> Iterator[bytes]:
 # --- markdown / text -------------------------------------------------------------------------
 
 
+# Inline Markdown that could make a link or an image (``[x](javascript:…)``), a code span, or
+# undo an escape: backslash-escaped (CommonMark renders ``\[`` as ``[``). ``&``, ``<`` and ``>``
+# become entities, so no raw HTML, autolink or entity trick survives.
+_MD_INLINE = str.maketrans({"\\": "\\\\", "[": "\\[", "]": "\\]", "`": "\\`"})
+# A line starting (after up to any indentation) with one of these could be a heading (``#``,
+# a setext ``===``/``---`` underline), a list or a thematic break: escaped, so it stays text.
+_MD_BLOCK_START = re.compile(r"^([ \t]*)([#=+*-])")
+
+
+def md_inline(text: str) -> str:
+    """``text`` as literal Markdown inline content: no HTML, link, image or code span."""
+    return html.escape(text.translate(_MD_INLINE), quote=False)
+
+
+def md_line(line: str) -> str:
+    """One line of content (no line break in it), literal, unable to start a block of its own."""
+    return _MD_BLOCK_START.sub(r"\1\\\2", md_inline(line))
+
+
+def md_quote(text: str) -> str:
+    r"""``text`` as a block quote: every line (split on every line break ``str.splitlines``
+    knows, ``\r`` and ``\u2028`` included, since CommonMark ends a line at a bare ``\r``) starts
+    with ``>``, so no line leaves the quote."""
+    return "\n".join(f"> {md_line(line)}".rstrip() for line in text.splitlines() or [""])
+
+
 def _md_cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return md_inline(one_line(text)).replace("|", "\\|")
 
 
 def render_md(header: ExportHeader, turns: Iterable[Turn]) -> Iterator[bytes]:
@@ -108,8 +156,7 @@ def render_md(header: ExportHeader, turns: Iterable[Turn]) -> Iterator[bytes]:
         yield "\n## Conversation\n"
         for turn in turns:
             # The answer is quoted line by line so its own Markdown cannot break the layout.
-            quoted = "\n".join(f"> {line}" if line else ">" for line in turn.content.split("\n"))
-            yield f"\n### {turn_title(header, turn)}\n\n{quoted}\n"
+            yield f"\n### {md_inline(turn_title(header, turn))}\n\n{md_quote(turn.content)}\n"
 
     return buffered(pieces())
 
@@ -119,10 +166,12 @@ def render_txt(header: ExportHeader, turns: Iterable[Turn]) -> Iterator[bytes]:
         yield "Interview transcript\n====================\n\n"
         width = max(len(label) for label, _ in header_rows(header))
         for label, value in header_rows(header):
-            yield f"{label + ':':<{width + 2}}{value}\n"
+            yield f"{label + ':':<{width + 2}}{one_line(value)}\n"
         yield "\nConversation\n------------\n"
         for turn in turns:
-            body = "\n".join(f"    {line}" for line in turn.content.split("\n"))
+            # Every line indented, whatever breaks it (a bare ``\r`` too): content cannot write
+            # a line that looks like a turn title.
+            body = "\n".join(f"    {line}" for line in turn.content.splitlines() or [""])
             yield f"\n{turn_title(header, turn)}\n{body}\n"
 
     return buffered(pieces())
@@ -130,35 +179,51 @@ def render_txt(header: ExportHeader, turns: Iterable[Turn]) -> Iterator[bytes]:
 
 # --- csv -------------------------------------------------------------------------------------
 
-CSV_COLUMNS = ["interview_id", "sequence_number", "role", "speaker", "timestamp", "content"]
+CSV_COLUMNS = ["interview_id", "sequence_number", "role", "speaker", "timestamp", "content", "source", "imported"]
+# What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection"): = + - @, tab and
+# CR; also their full-width forms, which some spreadsheet locales accept as the same.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_cell(value) -> str:
+    """``value`` as a cell no spreadsheet runs: one that starts with a formula character (also
+    after leading whitespace, which some importers trim) gets a leading ``'``, the "this is
+    text" mark spreadsheets hide."""
+    text = str(value)
+    if text.startswith(FORMULA_START) or text.lstrip().startswith(FORMULA_START):
+        return "'" + text
+    return text
 
 
 def render_csv(header: ExportHeader, turns: Iterable[Turn]) -> Iterator[bytes]:
-    """One row per turn, RFC 4180 quoting, UTF-8 with a BOM so spreadsheet apps read the accents.
+    """One row per turn, UTF-8 with a BOM so spreadsheet apps read the accents.
 
-    Content is written verbatim (no formula neutralising): the CSV is data for tools; see
-    docs/exports.md before opening one from an untrusted source in a spreadsheet.
+    Made to be opened in a spreadsheet (docs/exports.md): every cell goes through
+    :func:`csv_cell`, and every field is quoted (OWASP's rule, beyond RFC 4180's minimal
+    quoting), so a ``;`` or tab in content cannot start a new cell where the spreadsheet's
+    locale splits on it. The JSON export is the verbatim machine format.
     """
 
     def pieces():
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
+        writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
         writer.writerow(CSV_COLUMNS)
         yield "\ufeff" + out.getvalue()
         interview_id = str(header.interview_id)
         for turn in turns:
             out.seek(0)
             out.truncate()
-            writer.writerow(
-                [
-                    interview_id,
-                    turn.sequence_number,
-                    turn.role,
-                    header.speaker(turn.role),
-                    iso(turn.created_at),
-                    turn.content,
-                ]
-            )
+            row = [
+                interview_id,
+                turn.sequence_number,
+                turn.role,
+                header.speaker(turn.role),
+                iso(turn.created_at),
+                turn.content,
+                header.source,
+                "true" if turn.imported else "false",
+            ]
+            writer.writerow([csv_cell(cell) for cell in row])
             yield out.getvalue()
 
     return buffered(pieces())
@@ -172,7 +237,9 @@ _UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\ud
 
 
 def printable(text: str) -> str:
-    return _UNPRINTABLE.sub("\ufffd", text).replace("\r\n", "\n").replace("\r", "\n")
+    """``text`` with every line break (``\\r``, ``\\r\\n``, ``\\u2028``, …) as ``\\n`` and the rest of
+    :data:`_UNPRINTABLE` as U+FFFD."""
+    return _UNPRINTABLE.sub("\ufffd", "\n".join(text.splitlines()))
 
 
 def _slices(data: bytes, size: int = BUFFER_BYTES) -> Iterator[bytes]:

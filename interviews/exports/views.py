@@ -20,7 +20,7 @@ from interviews.exports.data import export_header, export_interview_get, export_
 from interviews.exports.formats import EXPORT_FORMATS, FORMATS, Format, export_filename
 from interviews.exports.services import export_record
 from interviews.exports.streaming import file_response
-from interviews.models import InterviewExport
+from interviews.models import InterviewExport, InterviewSource
 from interviews.permissions import Action, InterviewAccessPermission, require_staff
 from interviews.views import LIST_PARAMETERS, StrictSerializer, filtered_interviews, parse_uuid, validated
 from interviewsvc.errors import ValidationFailed
@@ -52,7 +52,7 @@ def single_export(request, *, interview_id: uuid.UUID, export_format: Format, ch
         user=request.user, kind=InterviewExport.Kind.SINGLE, export_format=export_format.name, interview=interview
     )
     header = export_header(interview=interview, exported_by=request.user)
-    chunks = export_format.render(header, export_turns(interview_id=interview.id))
+    chunks = export_format.render(header, export_turns(interview_id=interview.id, imported=header.imported))
     return file_response(
         request,
         chunks,
@@ -69,6 +69,7 @@ class ExportTurnSerializer(serializers.Serializer):
     content = serializers.CharField()
     timestamp = serializers.DateTimeField()
     sequence_number = serializers.IntegerField()
+    imported = serializers.BooleanField(help_text="Written in another system and imported by migrate")
 
 
 class InterviewExportDataSerializer(serializers.Serializer):
@@ -84,6 +85,7 @@ class InterviewExportDataSerializer(serializers.Serializer):
     is_complete = serializers.BooleanField()
     language = serializers.CharField()
     technical_level = serializers.CharField()
+    source = serializers.ChoiceField(choices=InterviewSource.choices, help_text="migrated: every turn is imported")
     conversation_history = ExportTurnSerializer(many=True)
     exported_at = serializers.DateTimeField()
     exported_by = serializers.CharField()

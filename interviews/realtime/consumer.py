@@ -22,7 +22,10 @@ Who receives what:
 Per socket (``realtime.limits``): frames above ``WS_MAX_FRAME_BYTES`` close it with 1009; more
 than ``WS_RATE_LIMIT_PER_MINUTE`` client frames in any 60 s get ``rate_limited`` and are dropped,
 and twice that closes it with 4429; no client frame for ``WS_IDLE_TIMEOUT_SECONDS`` closes it
-with 4408.
+with 4408. Per user and per interview, over all sockets and processes (``realtime.quotas``):
+costly frames (answers, ``resume``, ``get_next_question``) beyond ``WS_USER_RATE_LIMIT_PER_MINUTE``
+/ ``WS_INTERVIEW_RATE_LIMIT_PER_MINUTE`` get ``rate_limited`` (a socket that keeps sending them is
+closed with 4429), and a user's socket beyond ``WS_MAX_SOCKETS_PER_USER`` is closed with 4429.
 
 Faults (docs/operations.md, "Faults"): while the database is unreachable, a frame that needs it
 gets ``error`` ``service_unavailable`` and the socket stays open (a resent answer with the same
@@ -45,7 +48,7 @@ from django.conf import settings
 from interviews import selectors, services
 from interviews.events import group_name
 from interviews.exceptions import InterviewAccessDenied, InterviewNotFound, VoiceUnavailable
-from interviews.realtime import audio, auth, frames, limits
+from interviews.realtime import audio, auth, frames, limits, quotas
 from interviews.realtime.limits import InvalidFrame
 from interviews.serializers import interview_data
 from interviews.services.turns import db_async
@@ -105,6 +108,7 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
         self.language = "es"
         self.last_activity = time.monotonic()
         self.rate = limits.RateLimit()
+        self.quota = quotas.SocketQuota()
         self.audio = audio.AudioBuffer()
         self.idle_task: asyncio.Task | None = None
         self.sent_sequence = 0  # the highest sequence number this socket has been sent
@@ -158,6 +162,10 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
             return CLOSE_NOT_AUTHENTICATED
         if interview_id is None:
             return CLOSE_NOT_FOUND
+        # Before the interview is read and its group joined: a socket beyond the cap costs no more.
+        if not await self.quota.open(user_id=user.pk):
+            logger.info("socket refused: user %s has %s sockets open", user.pk, settings.WS_MAX_SOCKETS_PER_USER)
+            return CLOSE_RATE_LIMITED
         self.user = user
         bind_user(user)
         bind_interview(interview_id)
@@ -169,12 +177,14 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
 
     async def _shut(self, code: int) -> None:
         self.role = None
+        await self.quota.close()
         await self.close(code=code)
 
     async def disconnect(self, code) -> None:
         self.role = None
         if self.idle_task is not None:
             self.idle_task.cancel()
+        await self.quota.close()
         if self.group is not None:
             try:
                 await self.channel_layer.group_discard(self.group, self.channel_name)
@@ -182,7 +192,8 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
                 logger.warning("could not leave group %s", self.group, exc_info=True)
 
     async def _watch_idle(self) -> None:
-        """Close idle sockets (4408); renew the group membership, which the in-memory layer expires."""
+        """Close idle sockets (4408); renew the group membership, which the in-memory layer
+        expires, and the socket's lease among its user's open sockets (``quotas``)."""
         timeout = settings.WS_IDLE_TIMEOUT_SECONDS
         renewed = time.monotonic()
         while self.role is not None:
@@ -197,7 +208,8 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
                     renewed = now
                 except Exception:  # Redis away: the layer rejoins when it is back; try again later
                     logger.warning("could not renew group %s", self.group, exc_info=True)
-            await asyncio.sleep(min(remaining, GROUP_RENEW_SECONDS))
+            lease = await self.quota.renew()
+            await asyncio.sleep(min(remaining, GROUP_RENEW_SECONDS, lease))
 
     # --- client → server ------------------------------------------------------------------------
 
@@ -221,6 +233,14 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
             handler = self.HANDLERS.get(content["type"])
             if handler is None:
                 raise InvalidFrame(f"Unknown message type {content['type']!r}.")
+            if quotas.costly(content):
+                refusal = await self.quota.admit(user_id=self.user.pk, interview_id=self.interview_id)
+                if refusal is not None:
+                    if refusal.close:
+                        await self._shut(CLOSE_RATE_LIMITED)
+                    else:
+                        await self.send_error("rate_limited", refusal.message)
+                    return
             await handler(self, content)
         except InvalidFrame as exc:
             await self.send_error("invalid_message", str(exc))

@@ -6,7 +6,6 @@ refused by DRF's ``CharField``), so a bad frame is an ``invalid_message``, never
 ``internal_error``.
 """
 
-import json
 import time
 from collections import deque
 
@@ -15,6 +14,7 @@ from rest_framework import serializers
 
 from interviews.serializers import AnswerText, ClientMessageId, StrictCharField
 from interviewsvc.api import field_errors
+from interviewsvc.parsers import JSONTooDeep, json_loads_bounded
 
 RATE_WINDOW_SECONDS = 60.0
 MAX_AUDIO_BYTES = 10 * 1024 * 1024  # buffered audio of one answer (about 10 minutes of Opus)
@@ -68,7 +68,9 @@ def frame_parse(text_data: str | None) -> dict:
     if text_data is None:
         raise InvalidFrame("Frames must be JSON text, not binary.")
     try:
-        content = json.loads(text_data)
+        content = json_loads_bounded(text_data)
+    except JSONTooDeep as exc:
+        raise InvalidFrame(str(exc))
     except ValueError:
         raise InvalidFrame("The frame is not valid JSON.")
     if not isinstance(content, dict) or not isinstance(content.get("type"), str):

@@ -8,6 +8,7 @@
 from interviews.services.interviews import (
     ALLOWED_TRANSITIONS,
     ENDED,
+    IMPORT_STATUSES,
     interview_migrate,
     interview_plan_save,
     interview_status_change,
@@ -38,6 +39,7 @@ from interviews.services.turns import (
 __all__ = [
     "ALLOWED_TRANSITIONS",
     "ENDED",
+    "IMPORT_STATUSES",
     "ContinueResult",
     "MessageDraft",
     "StartResult",

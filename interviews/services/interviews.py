@@ -19,12 +19,17 @@ from interviews.models import (
 from interviews.permissions import Action, InterviewAccessPermission
 from interviews.realtime import frames
 from interviews.services.messages import MessageDraft, interview_lock, messages_build
+from interviewsvc.errors import ValidationFailed
 
 ALLOWED_TRANSITIONS: dict[str, set[str]] = {
     InterviewStatus.IN_PROGRESS: {InterviewStatus.PAUSED, InterviewStatus.COMPLETED, InterviewStatus.CANCELLED},
     InterviewStatus.PAUSED: {InterviewStatus.IN_PROGRESS, InterviewStatus.COMPLETED, InterviewStatus.CANCELLED},
 }
 ENDED = {InterviewStatus.COMPLETED, InterviewStatus.CANCELLED}
+# The statuses an import may have: ended ones only, and no transition leaves them, so an
+# imported transcript (whose turns were written elsewhere, ``system`` ones included) is never
+# continued and never becomes a model's context with the roles it claims.
+IMPORT_STATUSES = (InterviewStatus.COMPLETED, InterviewStatus.CANCELLED)
 
 
 def overall_score(interview: Interview) -> int | None:
@@ -85,8 +90,14 @@ def interview_migrate(
     """Import a conversation kept in the browser, order preserved, once per (employee, session).
 
     ``history`` items are ``{"role", "content", "timestamp"?}`` (already validated); a missing
-    timestamp takes the import time.
+    timestamp takes the import time. ``status`` is one of :data:`IMPORT_STATUSES`: every
+    message of a migrated interview is imported content, none is ever the service's own.
     """
+    if status not in IMPORT_STATUSES:
+        raise ValidationFailed(
+            f'status: An imported interview is finished: status must be "completed" or "cancelled", not "{status}".',
+            errors=[{"field": "status", "error": "Must be completed or cancelled.", "type": "invalid_choice"}],
+        )
     if Interview.objects.filter(employee=user, session_id=session_id).exists():
         raise InterviewAlreadyExists(f"Session {session_id!r} was already imported.")
     now = timezone.now()
@@ -100,7 +111,7 @@ def interview_migrate(
         source=InterviewSource.MIGRATED,
         session_id=session_id,
         started_at=min(stamps) if stamps else now,
-        completed_at=(max(stamps) if stamps else now) if status in ENDED else None,
+        completed_at=max(stamps) if stamps else now,
     )
     drafts = [
         MessageDraft(

@@ -41,7 +41,7 @@ from interviews import events, selectors
 from interviews.engine import MessageData, Snapshot, Turn, get_engine
 from interviews.engine.plans import plan_spec
 from interviews.exceptions import InterviewNotActive, TurnInProgress
-from interviews.models import Interview, InterviewMessage, InterviewStatus, MessageRole
+from interviews.models import Interview, InterviewMessage, InterviewSource, InterviewStatus, MessageRole
 from interviews.permissions import Action, InterviewAccessPermission
 from interviews.realtime import frames
 from interviews.serializers import iso
@@ -123,17 +123,23 @@ def _snapshot(interview: Interview) -> Snapshot:
     )
 
 
-def _history(interview_id: uuid.UUID, *, before: int) -> tuple[MessageData, ...]:
-    """The recent messages numbered below ``before`` that the engine wants, oldest first."""
+def _history(interview: Interview, *, before: int) -> tuple[MessageData, ...]:
+    """The recent messages numbered below ``before`` that the engine wants, oldest first.
+
+    Every message of a migrated interview is marked imported: imports are ended and cannot be
+    continued (``IMPORT_STATUSES``), so one that reaches a turn was imported before that rule,
+    and its later turns are marked too — safe, if more cautious than needed.
+    """
     limit = get_engine().history_messages
     if limit <= 0:
         return ()
+    imported = interview.source == InterviewSource.MIGRATED
     rows = (
-        InterviewMessage.objects.filter(interview_id=interview_id, sequence_number__lt=before)
+        InterviewMessage.objects.filter(interview_id=interview.id, sequence_number__lt=before)
         .order_by("-sequence_number")
         .values_list("role", "content", "sequence_number")[:limit]
     )
-    return tuple(MessageData(role, content, number) for role, content, number in reversed(rows))
+    return tuple(MessageData(role, content, number, imported) for role, content, number in reversed(rows))
 
 
 def _claim(interview: Interview) -> list[str]:
@@ -194,7 +200,7 @@ def turn_answer_store(
             )
         if interview.pending_turn is not None:
             raise TurnInProgress()
-        history = _history(interview.id, before=interview.message_count + 1)
+        history = _history(interview, before=interview.message_count + 1)
         snapshot = _snapshot(interview)
         [message] = messages_build(
             interview, [MessageDraft(role=MessageRole.USER, content=answer, client_message_id=client_message_id)]
@@ -299,7 +305,7 @@ def _takeover(interview: Interview) -> TurnJob:
     history: tuple[MessageData, ...] = ()
     if pending.get("answer_id"):
         answer = InterviewMessage.objects.get(pk=pending["answer_id"])
-        history = _history(interview.id, before=answer.sequence_number)
+        history = _history(interview, before=answer.sequence_number)
     logger.warning("taking over turn %s of interview %s (its deadline passed)", pending["turn_id"], interview.id)
     return TurnJob(
         interview.id, pending["turn_id"], interview.turn_claim, _snapshot(interview), history, answer, takeover=True

@@ -108,6 +108,34 @@ def test_refresh_token_is_not_accepted_as_access(client_for, employee):
     assert response.json()["error_code"] == "token_invalid"
 
 
+# --- tokens of users deleted or deactivated since they were issued ------------------------------
+
+
+def assert_token_invalid(response):
+    assert response.status_code == 401, response.content
+    body = response.json()
+    assert (body["status"], body["error_code"], body["data"]) == ("error", "token_invalid", None)
+
+
+@pytest.mark.parametrize("gone", ["deleted", "deactivated"])
+def test_tokens_of_a_user_gone_since_are_401(client_for, gone):
+    user = UserFactory(role=Role.ADMIN)
+    client = client_for()
+    tokens = obtain(client, user)
+    if gone == "deleted":
+        user.delete()
+    else:
+        User.objects.filter(pk=user.pk).update(is_active=False)
+
+    assert_token_invalid(client.post("/api/v1/auth/token/refresh", {"refresh": tokens["refresh"]}))
+    assert_token_invalid(client.post("/api/v1/auth/token/verify", {"token": tokens["refresh"]}))
+    assert_token_invalid(client.post("/api/v1/auth/token/verify", {"token": tokens["access"]}))
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+    assert_token_invalid(client.get("/api/v1/auth/me"))
+    # A deleted user's token does not provision the user again from its claims (role: admin).
+    assert User.objects.filter(employee_id=user.employee_id).count() == (0 if gone == "deleted" else 1)
+
+
 # --- tokens from the external auth service -----------------------------------------------------
 
 

@@ -217,6 +217,13 @@ def server_env(extra: dict) -> dict:
 @contextmanager
 def daphne(env: dict, log_path: Path):
     """A daphne process serving the project on a free loopback port; yields its base URL."""
+    with daphne_process(env, log_path) as (base, _):
+        yield base
+
+
+@contextmanager
+def daphne_process(env: dict, log_path: Path):
+    """Like :func:`daphne`, yielding ``(base URL, the Popen)`` (its pid, to watch its memory)."""
     port = free_port()
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
@@ -241,7 +248,7 @@ def daphne(env: dict, log_path: Path):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"daphne did not start: {log_path.read_text()[-2000:]}")
                 time.sleep(0.2)
-            yield base
+            yield base, process
         finally:
             process.terminate()
             try:

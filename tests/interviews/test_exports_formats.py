@@ -83,6 +83,7 @@ def test_json_is_interview_export_data(client_for, staff, interview):
         "is_complete",
         "language",
         "technical_level",
+        "source",
         "conversation_history",
         "exported_at",
         "exported_by",
@@ -97,13 +98,14 @@ def test_json_is_interview_export_data(client_for, staff, interview):
     assert data["total_questions"] == 2
     assert data["total_user_responses"] == 2
     assert data["is_complete"] is True
-    assert (data["language"], data["technical_level"]) == ("es", "intermediate")
+    assert (data["language"], data["technical_level"], data["source"]) == ("es", "intermediate", "live")
     assert data["exported_by"] == staff.username
     assert datetime.fromisoformat(data["exported_at"]) > STARTED
     assert [
         (t["sequence_number"], t["role"], t["content"], datetime.fromisoformat(t["timestamp"]))
         for t in data["conversation_history"]
     ] == db_turns(interview)
+    assert {t["imported"] for t in data["conversation_history"]} == {False}
     # Unicode is written as itself, not as \u escapes.
     assert "¿Qué herramientas".encode() in body
 
