@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import F, QuerySet
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -13,6 +14,7 @@ from interviews.models import Interview, InterviewMessage, InterviewPlan, Interv
 from interviews.permissions import scope_filter
 from interviews.services import ALLOWED_TRANSITIONS, interview_plan_save, interview_status_change
 from interviewsvc.errors import ServiceError
+from interviewsvc.forms import json_formfield
 
 
 class InterviewAdminForm(forms.ModelForm):
@@ -220,6 +222,12 @@ class InterviewPlanAdmin(admin.ModelAdmin):
             ),
         )
         return format_html("<table><tr><th>#</th>{}</tr>{}</table>", header, rows)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        # Empty follow_up/closing store {} ("the built-in one"), not NULL; deep JSON is refused.
+        if isinstance(db_field, models.JSONField):
+            return json_formfield(db_field, **kwargs)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_changeform_initial_data(self, request) -> dict:
         # A new plan starts from the built-in one's first topic and messages, as an example.

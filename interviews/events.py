@@ -2,7 +2,7 @@
 
 Each interview has one channel-layer group, ``interview.<id>``; every process's consumers for
 that interview join it, so an event reaches participants and observers on any process.
-Frames are already in the shape of ``REALTIME.md``'s server→client events.
+Frames are already in the shape of docs/realtime.md's server→client frames.
 """
 
 import logging

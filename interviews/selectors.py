@@ -73,5 +73,5 @@ def plan_for_start(*, slug: str | None) -> InterviewPlan | None:
         return plan
     if plan is None and slug == builtin_plan_data()["slug"]:
         return None
-    message = f"Unknown or inactive plan {slug!r}."
+    message = f'Unknown or inactive plan "{slug}".'
     raise UnknownPlan(f"plan: {message}", errors=[{"field": "plan", "error": message, "type": "unknown_plan"}])

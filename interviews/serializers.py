@@ -32,7 +32,7 @@ class MessageOutputSerializer(serializers.ModelSerializer):
 
 
 class PendingTurnSerializer(serializers.Serializer):
-    """The turn the interviewer is working on (``REALTIME.md``, "Turns (v1.1)")."""
+    """The turn the interviewer is working on (docs/realtime.md, "Turns")."""
 
     turn_id = serializers.UUIDField(help_text="The answer's message id (a fresh id for the first question)")
     answer_id = serializers.UUIDField(allow_null=True, help_text="The answer waiting for a reply; null at start")

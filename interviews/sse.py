@@ -1,4 +1,4 @@
-"""REST turns as Server-Sent Events (``API.md``, "Streaming turns (v1.1)").
+"""REST turns as Server-Sent Events (docs/api.md, "Streaming turns (SSE)").
 
 ``POST interviews/start`` and ``interviews/continue`` with ``Accept: text/event-stream``: the
 view validates and runs step 1 of the turn as usual (errors until then are JSON envelopes), lets

@@ -1,4 +1,4 @@
-"""The periodic sweep: finish turns whose worker is gone (``REALTIME.md``, "Turns (v1.1)").
+"""The periodic sweep: finish turns whose worker is gone (docs/realtime.md, "Turns").
 
 A daphne process that dies mid-turn leaves the answer stored and the turn pending. Past its
 deadline (``TURN_TIMEOUT_SECONDS``) the next caller takes it over; for interviews nobody comes

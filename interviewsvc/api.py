@@ -121,6 +121,20 @@ def _first_message(errors: list[dict], default: str) -> str:
     return f"{first['field']}: {first['error']}" if first.get("field") else first["error"]
 
 
+def detail_message(detail, default: str) -> str:
+    """One sentence for a person from a DRF ``detail``, never the ``str()`` of a container.
+
+    simplejwt wraps its message in a dict (``{"detail": …, "code": …}``, plus ``messages`` for
+    an invalid token), DRF's may be a list or a dict by field: take the message itself, or the
+    first one.
+    """
+    if isinstance(detail, dict) and "detail" in detail:
+        detail = detail["detail"]
+    if isinstance(detail, dict | list):
+        detail = _first_message(field_errors(detail), default)
+    return " ".join(str(detail).split()) or default
+
+
 def exception_handler(exc, context):
     """Map every exception raised under DRF to the error envelope."""
     request = context.get("request")
@@ -138,7 +152,8 @@ def exception_handler(exc, context):
         status, code = 422, "validation_error"
         message = _first_message(errors, "Validation failed")
     elif isinstance(exc, drf.ParseError):
-        status, code, message = 400, "malformed_request", f"Malformed request body: {exc.detail}"
+        status, code = 400, "malformed_request"
+        message = "Malformed request body: " + detail_message(exc.detail, "not valid JSON.")
     elif isinstance(exc, RequestDataTooBig):
         status, code, message = 413, "payload_too_large", "Request body is larger than the configured limit."
     elif isinstance(exc, InvalidToken):
@@ -146,17 +161,17 @@ def exception_handler(exc, context):
     elif isinstance(exc, drf.NotAuthenticated):
         status, code, message = 401, "not_authenticated", "Authentication credentials were not provided."
     elif isinstance(exc, drf.AuthenticationFailed):
-        status, code, message = 401, "token_invalid", str(exc.detail)
+        status, code, message = 401, "token_invalid", detail_message(exc.detail, "Authentication failed.")
     elif isinstance(exc, drf.PermissionDenied | DjangoPermissionDenied):
         status, code, message = 403, "permission_denied", "You do not have permission to perform this action."
     elif isinstance(exc, drf.NotFound | Http404):
         status, code, message = 404, "not_found", "Not found."
     elif isinstance(exc, drf.MethodNotAllowed):
-        status, code, message = 405, "method_not_allowed", str(exc.detail)
+        status, code, message = 405, "method_not_allowed", detail_message(exc.detail, "Method not allowed.")
     elif isinstance(exc, drf.NotAcceptable):
-        status, code, message = 406, "not_acceptable", str(exc.detail)
+        status, code, message = 406, "not_acceptable", detail_message(exc.detail, "Not acceptable.")
     elif isinstance(exc, drf.UnsupportedMediaType):
-        status, code, message = 415, "unsupported_media_type", str(exc.detail)
+        status, code, message = 415, "unsupported_media_type", detail_message(exc.detail, "Unsupported media type.")
     elif isinstance(exc, drf.Throttled):
         status, code = 429, "throttled"
         wait = math.ceil(exc.wait) if exc.wait is not None else 1
@@ -167,7 +182,8 @@ def exception_handler(exc, context):
         status, code, message = 503, "service_unavailable", "A required backend is unavailable; try again shortly."
         headers["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE)
     elif isinstance(exc, drf.APIException):
-        status, code, message = exc.status_code, exc.default_code, str(exc.detail)
+        status, code = exc.status_code, exc.default_code
+        message = detail_message(exc.detail, "Request failed.")
     elif isinstance(exc, DatabaseError):
         logger.exception("database error")
         status, code, message = 500, "internal_error", "Internal server error."

@@ -1,7 +1,7 @@
 """Let daphne send the WebSocket close codes the realtime contract uses.
 
 daphne closes a socket through autobahn's ``sendClose``, which accepts only 1000 and the
-application range 3000-4999: a consumer closing with 1009 (frame too large, REALTIME.md) or 1013
+application range 3000-4999: a consumer closing with 1009 (frame too large, docs/realtime.md) or 1013
 (try again later) raised inside daphne and the client saw 1011 instead. These are registered
 protocol codes (RFC 6455 §7.4.1, IANA), so for them the close frame is sent as ``sendClose``
 would send it, without that check. Other servers (uvicorn, the test communicator) need nothing.

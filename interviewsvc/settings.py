@@ -6,6 +6,8 @@ the security settings default to their production values (docs/operations.md, "S
 """
 
 import ipaddress
+import os
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,7 +20,26 @@ from interviewsvc.logging import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+
+class _SetVariables(Mapping):
+    """``os.environ`` without its empty variables: an empty value means "the default" for every
+    setting, so ``.env.example`` (most values empty) works when copied to ``.env`` as is."""
+
+    def __getitem__(self, name: str) -> str:
+        value = os.environ[name]
+        if value == "":
+            raise KeyError(name)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, value in os.environ.items() if value != "")
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 env = environ.Env()
+env.ENVIRON = _SetVariables()  # reads only; read_env below still writes to os.environ
 if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
@@ -34,14 +55,16 @@ if not SECRET_KEY:
         "elsewhere use: python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
     )
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+# The same list as .env.example (the test settings add the test client's "testserver").
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After"]
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    # django.contrib.admin, with every admin page's query string bounded (interviewsvc/admin_site.py).
+    "interviewsvc.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

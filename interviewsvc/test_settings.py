@@ -5,7 +5,11 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789abcdef0123456789abcdef")
 
 from interviewsvc.settings import *  # noqa: F403
-from interviewsvc.settings import MIDDLEWARE, REST_FRAMEWORK
+from interviewsvc.settings import ALLOWED_HOSTS, MIDDLEWARE, REST_FRAMEWORK
+
+# The test client's host. The WebSocket origin check captures ALLOWED_HOSTS when the ASGI app is
+# built, which can be before pytest-django adds "testserver" itself.
+ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # The test client and the daphne processes of the tests speak plain HTTP; the redirect itself is

@@ -101,7 +101,8 @@ def test_json_depth_check_takes_linear_time_on_hostile_bodies():
     with pytest.raises(JSONTooDeep):
         json_depth_check("[" * 33 + '"' + '\\"' * 500_000, 32)
     json_depth_check(("[" * 32 + "]" * 32) * 15_000, 32)  # 32 passes over ~1 MB
-    assert time.monotonic() - start < 3
+    # A bound on a hang, not a timing (that belongs in bench/): quadratic would take hours here.
+    assert time.monotonic() - start < 60
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The interviewer engine interface (``shared/contract/ENGINE.md``, v1.1).
+"""The interviewer engine interface (v1.1; docs/engine.md).
 
 Providers are coroutines on plain data: a :class:`Snapshot` of the interview and the recent
 history as :class:`MessageData`, never ORM objects and never a database connection. The turn

@@ -36,7 +36,7 @@ def export_selected_interviews(modeladmin, request, queryset: QuerySet):
     """A ZIP with one file per selected interview; ``queryset`` is already scoped to the reviewer."""
     name = request.POST.get("format") or ExportFormat.JSON
     if name not in FORMATS:
-        modeladmin.message_user(request, f"Unknown export format {name!r}.", level="error")
+        modeladmin.message_user(request, f'Unknown export format "{name}".', level="error")
         return None
     export_format = FORMATS[name]
     limit = settings.EXPORT_BULK_MAX_INTERVIEWS

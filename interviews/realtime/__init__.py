@@ -1,4 +1,4 @@
-"""The interview stream (``shared/contract/REALTIME.md``): the consumer and what it is built from.
+"""The interview stream (docs/realtime.md): the consumer and what it is built from.
 
 ``frames`` builds every server→client frame (services, the consumer and the SSE stream use it);
 ``consumer`` serves the socket; ``auth`` resolves its credentials; ``limits`` bounds what a

@@ -1,4 +1,4 @@
-"""Who is on the other end of a socket, and as what (``REALTIME.md``, "Connecting").
+"""Who is on the other end of a socket, and as what (docs/realtime.md, "Connecting").
 
 A handshake authenticates with a one-time ticket, the ``bearer`` subprotocol pair or the Django
 session cookie; a JWT in the query string is refused. The role comes from the same permission

@@ -1,4 +1,4 @@
-"""The interview stream: one WebSocket per interview (``shared/contract/REALTIME.md``).
+"""The interview stream: one WebSocket per interview (docs/realtime.md).
 
 The consumer does no ORM work: reads go through ``selectors`` and ``realtime.auth``, writes
 through ``services`` (the same ones as REST), all via a worker thread that gives its database
@@ -232,7 +232,7 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
             content = limits.frame_parse(text_data)
             handler = self.HANDLERS.get(content["type"])
             if handler is None:
-                raise InvalidFrame(f"Unknown message type {content['type']!r}.")
+                raise InvalidFrame(f'Unknown message type "{content["type"]}".')
             if quotas.costly(content):
                 refusal = await self.quota.admit(user_id=self.user.pk, interview_id=self.interview_id)
                 if refusal is not None:

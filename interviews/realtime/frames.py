@@ -1,4 +1,4 @@
-"""Every server→client frame of the stream, built in one place (``REALTIME.md``).
+"""Every server→client frame of the stream, built in one place (docs/realtime.md).
 
 Services publish these to the interview's group after commit, the consumer sends them, and the
 REST SSE stream (``interviews.sse``) sends the same payloads as events.

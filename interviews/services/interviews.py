@@ -99,7 +99,7 @@ def interview_migrate(
             errors=[{"field": "status", "error": "Must be completed or cancelled.", "type": "invalid_choice"}],
         )
     if Interview.objects.filter(employee=user, session_id=session_id).exists():
-        raise InterviewAlreadyExists(f"Session {session_id!r} was already imported.")
+        raise InterviewAlreadyExists(f'Session "{session_id}" was already imported.')
     now = timezone.now()
     stamps = [item.get("timestamp") for item in history if item.get("timestamp")]
     interview = Interview(
@@ -130,7 +130,7 @@ def interview_migrate(
     except IntegrityError as exc:
         # A concurrent import of the same session won the race for the unique constraint.
         if Interview.objects.filter(employee=user, session_id=session_id).exists():
-            raise InterviewAlreadyExists(f"Session {session_id!r} was already imported.") from exc
+            raise InterviewAlreadyExists(f'Session "{session_id}" was already imported.') from exc
         raise
     return interview
 

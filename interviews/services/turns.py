@@ -1,5 +1,5 @@
-"""Turns in three short steps, holding nothing while the interviewer thinks (``REALTIME.md``,
-"Turns (v1.1)"; ``STYLE.md``, "Waiting on slow things").
+"""Turns in three short steps, holding nothing while the interviewer thinks (docs/realtime.md,
+"Turns").
 
 1. **Answer** (:func:`turn_answer_store`, :func:`turn_start_begin` for the first question): lock
    the row, store the answer with the next sequence number, mark the turn pending

@@ -101,15 +101,6 @@ async def every(comm: WebsocketCommunicator, until: str) -> list[dict]:
     return out
 
 
-def as_async(fn):
-    """An async stand-in for a coroutine function, from a plain one (speech fakes)."""
-
-    async def call(*args, **kwargs):
-        return fn(*args, **kwargs)
-
-    return call
-
-
 async def nothing_more(comm: WebsocketCommunicator, wait: float = 0.3) -> None:
     assert await comm.receive_nothing(timeout=wait), "unexpected frame"
 

@@ -70,7 +70,13 @@ def test_continue_appends_answer_and_next_question(client_for, employee):
     assert data["question_number"] == 2
     assert data["is_final"] is False
     assert data["interview"]["message_count"] == 3
-    assert data["user_message"]["evaluation"]["score"] >= 0
+    # The scripted interviewer scores with the rubric: this answer names tools and steps.
+    assert data["user_message"]["evaluation"] == {
+        "score": 84,
+        "feedback": "Add a little more detail to the answer.",
+        "strengths": ["Names specific tools, systems or figures", "Describes concrete actions or steps"],
+        "weaknesses": [],
+    }
     seqs = list(
         InterviewMessage.objects.filter(interview_id=first["interview_id"]).values_list("sequence_number", "role")
     )
@@ -113,6 +119,38 @@ def test_continue_with_same_client_message_id_is_idempotent(client_for, employee
     assert data["assistant_message"] == first["assistant_message"]
     assert data["question"] == first["question"]
     assert InterviewMessage.objects.filter(interview_id=interview_id).count() == 3
+
+
+def test_resent_final_answer_gets_the_same_final_reply_not_409(client_for, employee):
+    # The answer that completes the interview is the one most likely to be resent (the client
+    # saw the connection drop as the closing message was written): its replay must still be the
+    # first result, closing message and is_final included, and never "interview not active".
+    client = client_for(employee)
+    interview_id = start(client, language="en")["interview_id"]
+    for n in range(30):
+        body = {"interview_id": interview_id, "user_response": LONG_ANSWER, "client_message_id": f"c-{n}"}
+        first = client.post("/api/v1/interviews/continue", body, format="json")
+        assert first.status_code == 200, first.content
+        if first.json()["data"]["is_final"]:
+            break
+    first = first.json()["data"]
+    assert first["interview"]["status"] == "completed"
+    count = InterviewMessage.objects.filter(interview_id=interview_id).count()
+
+    again = client.post("/api/v1/interviews/continue", body, format="json")
+
+    assert again.status_code == 200, again.content
+    data = again.json()["data"]
+    assert data["is_final"] is True
+    assert data["interview"]["status"] == "completed"
+    for field in ("user_message", "assistant_message", "question", "question_number"):
+        assert data[field] == first[field], field
+    assert InterviewMessage.objects.filter(interview_id=interview_id).count() == count
+    # A new answer (another id) to the completed interview is refused as before.
+    body["client_message_id"] = "after-the-end"
+    after = client.post("/api/v1/interviews/continue", body, format="json")
+    assert after.status_code == 409
+    assert after.json()["error_code"] == "interview_not_active"
 
 
 def test_continue_on_paused_interview_is_409_and_writes_nothing(client_for, employee):
@@ -218,11 +256,11 @@ def test_concurrent_continue_calls_take_turns(employee):
     from tests.conftest import Client
 
     interview_id = start(Client().as_user(employee), language="en")["interview_id"]
-    results, barrier = [], threading.Barrier(20)
+    results, errors, barrier = [], [], threading.Barrier(20)
 
     def answer(n):
         try:
-            barrier.wait()
+            barrier.wait(timeout=60)
             response = (
                 Client()
                 .as_user(employee)
@@ -233,6 +271,8 @@ def test_concurrent_continue_calls_take_turns(employee):
                 )
             )
             results.append(response.status_code)
+        except BaseException as exc:  # a thread's exception would otherwise only be printed
+            errors.append(exc)
         finally:
             connections.close_all()
 
@@ -240,7 +280,11 @@ def test_concurrent_continue_calls_take_turns(employee):
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(timeout=120)  # bounds a hang only
+    assert not any(t.is_alive() for t in threads)
+    if errors:
+        raise errors[0]
+    assert len(results) == 20
     assert set(results) <= {200, 409}
     assert 200 in results
     seqs = list(

@@ -11,7 +11,6 @@ import gc
 import itertools
 import json
 import logging
-import time
 import uuid
 
 import pytest
@@ -463,11 +462,11 @@ async def test_client_errors_are_not_retried_except_408_409_429(server, status, 
 
 async def test_a_slow_first_chunk_past_the_timeout_falls_back(server, settings, caplog):
     settings.OPENAI_TIMEOUT_SECONDS = 0.3
+    # Not a wall-clock limit (timing belongs in bench/): a reply read past the timeout would be
+    # "Too late" itself, not the scripted fallback.
     server.default = streamed_turn("Too late", topic=1, first_chunk_delay=1.5)
-    began = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="interviews.engine"):
         turn, calls = await first()
-    assert time.monotonic() - began < 1.4  # two attempts of 0.3 s, not the server's 1.5 s
     assert turn.question == scripted_first()
     assert calls.events == [("delta", turn.question)]
     assert len(server.chat_requests()) == 2
@@ -477,10 +476,9 @@ async def test_a_slow_first_chunk_past_the_timeout_falls_back(server, settings, 
 async def test_a_stream_trickling_past_the_timeout_falls_back(server, settings):
     """Every chunk arrives well within the read timeout; the whole attempt does not."""
     settings.OPENAI_TIMEOUT_SECONDS = 0.5
+    # ~3 s a stream: read to the end (no deadline on the whole attempt), it would be the question.
     server.default = streamed_turn("¿Cuál es tu puesto en la empresa?", topic=1, chunk_size=1, chunk_delay=0.04)
-    began = time.monotonic()
     turn, calls = await first()
-    assert time.monotonic() - began < 2.0  # two attempts of 0.5 s, not the ~3 s stream
     assert turn.question == scripted_first()
     assert calls.resets == 2  # both attempts had streamed part of the question
     assert calls.shown() == turn.question
@@ -606,9 +604,7 @@ async def test_a_question_past_the_limit_fails_while_streaming(server, settings)
     settings.MAX_MESSAGE_CHARS = 50
     # 100 chunks of 10 characters, 20 ms apart: two seconds if it were read to the end.
     server.default = streamed(["blah blah "] * 100 + [f"\n{SENTINEL}\n", '{"is_final": false}'], chunk_delay=0.02)
-    began = time.monotonic()
     turn, calls = await first()
-    assert time.monotonic() - began < 1.0
     assert turn.question == scripted_first()
     assert calls.resets == 2
     before_reset = calls.events[: calls.events.index(("reset", ""))]

@@ -4,7 +4,6 @@
 """
 
 import json
-import time
 
 import pytest
 
@@ -115,11 +114,11 @@ async def test_empty_audio_from_tts_is_a_failure(voice):
 
 async def test_a_slow_speech_server_times_out(voice, settings):
     settings.OPENAI_TIMEOUT_SECONDS = 0.3
+    # No wall-clock limit (timing belongs in bench/): an attempt waiting past the timeout would
+    # return "late" instead of failing.
     voice.default = Reply(body=b'{"text": "late"}', delay=1.5)
-    began = time.monotonic()
     with pytest.raises(speech.SpeechFailed):
         await speech.transcribe(WAV, "es")
-    assert time.monotonic() - began < 1.5
     assert len(voice.requests) == 2  # the SDK's one retry
 
 

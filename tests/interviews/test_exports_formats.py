@@ -132,6 +132,26 @@ def test_csv_one_row_per_turn_with_bom_and_quoting(client_for, staff, interview)
     assert '"cierres"' in rows[2]["content"]
 
 
+def test_csv_rows_end_in_crlf_and_only_quoted_content_holds_bare_newlines(client_for, staff, interview):
+    # docs/exports.md promises "\r\n" rows (RFC 4180, what Excel expects); csv.reader accepts
+    # "\n" as well, so this reads the raw bytes.
+    body, _ = download(client_for(staff), interview, "csv")
+    text = body.decode("utf-8-sig")
+    terminators, quoted, bare_inside = [], False, []
+    for i, char in enumerate(text):
+        if char == '"':
+            quoted = not quoted  # a doubled quote flips twice: still inside
+        elif char == "\n" and quoted:
+            bare_inside.append(i)
+        elif char in "\r\n" and not quoted:
+            terminators.append(char)
+    assert not quoted
+    assert "".join(terminators) == "\r\n" * (1 + len(SPANISH))  # the header and one row per turn
+    assert text.endswith('"\r\n')
+    # The one answer written on two lines keeps its own line break, inside its quoted field.
+    assert [text[i - 9 : i + 6] for i in bare_inside] == ["concilio,\nluego"]
+
+
 def test_markdown_and_text_have_header_and_every_turn_in_order(client_for, staff, interview):
     for fmt, content_type in (("md", "text/markdown"), ("txt", "text/plain")):
         body, response = download(client_for(staff), interview, fmt)

@@ -1,4 +1,5 @@
-"""docs/realtime.md's example client runs as printed, against a live daphne."""
+"""docs/realtime.md's example client runs as printed, against a live daphne, through a whole interview
+(tests/test_docs.py runs the page's own command, which stops after two answers)."""
 
 import re
 import subprocess
@@ -8,17 +9,17 @@ import pytest
 
 from accounts.models import Role
 from interviews.models import Interview, InterviewStatus
+from tests.docs_support import blocks
 from tests.factories import ORG_A, PASSWORD, UserFactory
-from tests.interviews.realtime_support import BASE_DIR, LONG_ANSWER, daphne, server_env, shared_database
+from tests.interviews.realtime_support import LONG_ANSWER, daphne, server_env, shared_database
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def example_client() -> str:
-    text = (BASE_DIR / "docs" / "realtime.md").read_text()
-    blocks = re.findall(r"^```python\n(.*?)^```$", text, flags=re.S | re.M)
-    assert len(blocks) == 1, "docs/realtime.md should hold exactly one python example"
-    return blocks[0]
+    clients = [block.body for block in blocks("docs/realtime.md") if block.file == "realtime_client.py"]
+    assert len(clients) == 1, "docs/realtime.md should hold exactly one realtime_client.py"
+    return clients[0]
 
 
 def run_client(tmp_path, base: str, username: str, answers: list[str]) -> subprocess.CompletedProcess:

@@ -2,18 +2,22 @@
 
 import asyncio
 import base64
+import json
 
 import pytest
 from django.db import OperationalError
 from django.urls import reverse
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from interviews.engine import speech
 from interviews.models import Interview, InterviewMessage, InterviewStatus
-from interviews.realtime import audio, consumer
+from interviews.realtime import consumer
+from tests.interviews import engine_support
+from tests.interviews.engine_support import Reply
+from tests.interviews.engine_support import error as server_error
 from tests.interviews.realtime_support import (
     LONG_ANSWER,
     TIMEOUT,
-    as_async,
     bearer_socket,
     closed_with,
     drain,
@@ -23,6 +27,7 @@ from tests.interviews.realtime_support import (
     start_interview,
     sync,
 )
+from tests.test_error_messages import assert_sentence
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,6 +43,24 @@ def rows(interview_id) -> list[tuple[int, str, str]]:
         .order_by("sequence_number")
         .values_list("sequence_number", "role", "content")
     )
+
+
+fake_openai = engine_support.fake_openai
+WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 28
+MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x64" * 16
+
+
+@pytest.fixture
+async def voice(settings, fake_openai):
+    """Speech for real: the ``openai`` providers of ``interviews.engine.speech`` pointed at a
+    local OpenAI-compatible HTTP server (the interviewer stays scripted)."""
+    settings.STT_PROVIDER = "openai"
+    settings.TTS_PROVIDER = "openai"
+    settings.SPEECH_BASE_URL = fake_openai.base_url
+    settings.SPEECH_API_KEY = "sk-voice"
+    settings.OPENAI_TIMEOUT_SECONDS = 2.0
+    yield fake_openai
+    await speech.close_client()
 
 
 def answer(text=LONG_ANSWER, **extra) -> dict:
@@ -110,7 +133,7 @@ async def test_final_answer_sends_interview_complete(employee, interview):
     for _ in range(5):
         await comm.send_json_to(answer())
         assert [f["type"] for f in await frames(comm, 3)] == ["answer_received", "evaluation", "question"]
-    await comm.send_json_to(answer())
+    await comm.send_json_to(answer(client_message_id="last"))
     received, evaluation, closing, complete = await frames(comm, 4)
     assert [received["type"], evaluation["type"], closing["type"]] == ["answer_received", "evaluation", "question"]
     assert complete["type"] == "interview_complete"
@@ -122,6 +145,10 @@ async def test_final_answer_sends_interview_complete(employee, interview):
     assert stored.status == InterviewStatus.COMPLETED
     assert stored.message_count == 13
 
+    # The final answer resent (its id seen before) is acknowledged again, not refused.
+    await comm.send_json_to(answer(client_message_id="last"))
+    assert await comm.receive_json_from(timeout=TIMEOUT) == received
+    await nothing_more(comm)
     await comm.send_json_to(answer())
     error = await comm.receive_json_from(timeout=TIMEOUT)
     assert (error["type"], error["code"]) == ("error", "interview_not_active")
@@ -208,7 +235,10 @@ async def test_resume_replays_later_messages_in_order(employee, interview):
     assert [(f["message"]["sequence_number"], f["message"]["role"], f["message"]["content"]) for f in replay] == (
         stored[1:]
     )
-    assert replay[0]["message"]["evaluation"]["score"] >= 0
+    # The replayed answer carries its stored evaluation (the rubric's, for this answer).
+    assert replay[0]["message"]["evaluation"]["score"] == 84
+    stored_answer = await sync(InterviewMessage.objects.get)(interview_id=interview.id, sequence_number=2)
+    assert replay[0]["message"]["evaluation"] == stored_answer.evaluation
     await comm.send_json_to({"type": "resume", "after_sequence": 99})
     await nothing_more(comm)
     await comm.disconnect()
@@ -274,6 +304,7 @@ async def test_ping_pong(employee, interview):
         '{"no_type": 1}',
         '{"type": 7}',
         '{"type": "dance"}',
+        "[" * 1_000,  # deeper than MAX_JSON_DEPTH, within the frame size limit
         '{"type": "text_answer"}',
         '{"type": "text_answer", "answer_text": "   "}',
         '{"type": "text_answer", "answer_text": 42}',
@@ -295,7 +326,7 @@ async def test_invalid_frames_get_invalid_message_and_socket_stays_open(employee
     error = await comm.receive_json_from(timeout=TIMEOUT)
     assert error["type"] == "error"
     assert error["code"] == "invalid_message"
-    assert error["message"]
+    assert_sentence(error["message"], raw)  # words for a person, never a Python repr
     await comm.send_json_to({"type": "ping"})
     assert await comm.receive_json_from(timeout=TIMEOUT) == {"type": "pong"}
     assert len(await sync(rows)(interview.id)) == 1
@@ -339,56 +370,69 @@ async def test_audio_without_speech_provider_is_voice_unavailable_and_stores_not
     await comm.disconnect()
 
 
-async def test_audio_is_buffered_transcribed_and_answered(settings, monkeypatch, employee, interview):
-    """With a speech provider, the chunks of one answer are transcribed together."""
-    settings.STT_PROVIDER = "test"
-    heard = []
-
-    def transcribe(audio: bytes, language: str) -> str:
-        heard.append((audio, language))
-        return LONG_ANSWER
-
-    monkeypatch.setattr(audio, "transcribe", as_async(transcribe))
+async def test_spoken_answer_goes_through_the_speech_server_and_the_next_question_is_spoken(voice, employee, interview):
+    """End to end: ``audio_chunk`` frames → the real speech module (``STT_PROVIDER=openai``) →
+    a local OpenAI-compatible HTTP server → the transcript stored as the answer → the next
+    question, spoken by the same server (``TTS_PROVIDER=openai``)."""
+    voice.push(
+        Reply(body=json.dumps({"text": f"  {LONG_ANSWER}  "}).encode()),
+        Reply(body=MP3, content_type="audio/mpeg"),
+    )
     comm, _ = await open_socket(employee, interview.id)
-    for part, final in ((b"first-", False), (b"second", True)):
+    for part, final in ((WAV[:20], False), (WAV[20:], True)):
         chunk = base64.b64encode(part).decode()
         await comm.send_json_to(
             {"type": "audio_chunk", "chunk_data": chunk, "is_final": final, "client_message_id": "v1"}
         )
     transcription, received, _, question = await frames(comm, 4)
-    assert heard == [(b"first-second", "en")]
     assert transcription == {"type": "transcription", "text": LONG_ANSWER, "is_final": True}
     assert (received["type"], received["client_message_id"]) == ("answer_received", "v1")
     assert question["type"] == "question"
+    assert base64.b64decode(question["audio_data"]) == MP3
+    await nothing_more(comm)
+
     stored = await sync(rows)(interview.id)
     assert stored[1] == (2, "user", LONG_ANSWER)
+    assert stored[2][:2] == (3, "assistant")
+    assert question["text"] == stored[2][2]
+    upload, spoken = voice.requests
+    assert upload.path == "/v1/audio/transcriptions"
+    assert WAV in upload.body  # both chunks, joined in order, in one upload
+    assert b'filename="answer.wav"' in upload.body
+    assert b'name="language"\r\n\r\nen' in upload.body
+    assert spoken.path == "/v1/audio/speech"
+    assert spoken.json["input"] == question["text"]
     await comm.disconnect()
 
 
-async def test_provider_refusing_audio_is_voice_unavailable(settings, monkeypatch, employee, interview):
-    from interviews.exceptions import VoiceUnavailable
-
-    settings.STT_PROVIDER = "test"
-
-    def transcribe(audio, language):
-        raise VoiceUnavailable("Speech-to-text is not configured.")
-
-    monkeypatch.setattr(audio, "transcribe", as_async(transcribe))
+@pytest.mark.parametrize(
+    ("provider", "message"),
+    [
+        ("google", "STT_PROVIDER='google' is not supported"),
+        ("openai", "no speech server"),
+    ],
+)
+async def test_speech_provider_that_cannot_serve_is_voice_unavailable(settings, employee, interview, provider, message):
+    settings.STT_PROVIDER = provider
+    settings.SPEECH_BASE_URL = settings.OPENAI_BASE_URL = ""
     comm, _ = await open_socket(employee, interview.id)
     await comm.send_json_to({"type": "audio_chunk", "chunk_data": "AAAA", "is_final": True})
     error = await comm.receive_json_from(timeout=TIMEOUT)
-    assert (error["code"], error["message"]) == ("voice_unavailable", "Speech-to-text is not configured.")
+    assert error["code"] == "voice_unavailable"
+    assert message in error["message"]
+    await nothing_more(comm)
     assert len(await sync(rows)(interview.id)) == 1
     await comm.disconnect()
 
 
-async def test_question_carries_audio_with_a_tts_provider(settings, monkeypatch, employee, staff, interview):
-    settings.TTS_PROVIDER = "test"
-    monkeypatch.setattr(audio, "synthesize", as_async(lambda text, language: f"{language}:{text}".encode()))
+async def test_question_carries_audio_with_a_tts_provider(voice, employee, interview):
+    voice.push(Reply(body=MP3, content_type="audio/mpeg"))
     comm, _ = await open_socket(employee, interview.id)
     await comm.send_json_to({"type": "get_next_question"})
     question = await comm.receive_json_from(timeout=TIMEOUT)
-    assert base64.b64decode(question["audio_data"]).decode() == f"en:{question['text']}"
+    assert base64.b64decode(question["audio_data"]) == MP3
+    [spoken] = voice.requests
+    assert (spoken.path, spoken.json["input"]) == ("/v1/audio/speech", question["text"])
     await comm.disconnect()
 
 
@@ -441,12 +485,11 @@ async def test_no_events_leak_to_a_refused_socket(employee, foreign_admin, inter
     await participant.disconnect()
 
 
-async def test_observer_question_has_no_audio(settings, monkeypatch, staff, interview):
-    settings.TTS_PROVIDER = "test"
-    monkeypatch.setattr(audio, "synthesize", as_async(lambda text, language: b"audio"))
+async def test_observer_question_has_no_audio(voice, staff, interview):
     comm, _ = await open_socket(staff, interview.id)
     await comm.send_json_to({"type": "get_next_question"})
     assert "audio_data" not in await comm.receive_json_from(timeout=TIMEOUT)
+    assert voice.requests == []  # nothing was synthesised for nobody
     await comm.disconnect()
 
 
@@ -486,8 +529,17 @@ async def test_long_lived_socket_renews_its_group_membership(settings, monkeypat
     comm, _ = await open_socket(staff, interview.id)
     layer = get_channel_layer()
     [channel] = list(layer.groups[group_name(interview.id)])
+    rejoined = asyncio.Event()
+    group_add = layer.group_add
+
+    async def watched_group_add(group, channel_name):
+        await group_add(group, channel_name)
+        if (group, channel_name) == (group_name(interview.id), channel):
+            rejoined.set()
+
+    monkeypatch.setattr(layer, "group_add", watched_group_add)
     await layer.group_discard(group_name(interview.id), channel)  # as if the membership expired
-    await asyncio.sleep(0.5)
+    await asyncio.wait_for(rejoined.wait(), TIMEOUT)  # the renewal; the timeout only bounds a hang
     await layer.group_send(group_name(interview.id), {"type": "interview.frames", "frames": [{"type": "pong"}]})
     assert await comm.receive_json_from(timeout=TIMEOUT) == {"type": "pong"}
     await comm.disconnect()
@@ -524,17 +576,13 @@ async def test_two_sockets_answering_at_once_take_turns_gaplessly(employee, inte
     await two.disconnect()
 
 
-async def test_failing_speech_provider_is_transcription_failed(settings, monkeypatch, employee, interview):
-    settings.STT_PROVIDER = "test"
-
-    def transcribe(audio, language):
-        raise RuntimeError("provider timed out")
-
-    monkeypatch.setattr(audio, "transcribe", as_async(transcribe))
+async def test_failing_speech_provider_is_transcription_failed(voice, employee, interview):
+    voice.default = server_error(500)
     comm, _ = await open_socket(employee, interview.id)
-    await comm.send_json_to({"type": "audio_chunk", "chunk_data": "AAAA", "is_final": True})
-    error = await comm.receive_json_from(timeout=TIMEOUT)
-    assert (error["type"], error["code"]) == ("error", "transcription_failed")
+    await comm.send_json_to({"type": "audio_chunk", "chunk_data": base64.b64encode(WAV).decode(), "is_final": True})
+    failure = await comm.receive_json_from(timeout=TIMEOUT)
+    assert (failure["type"], failure["code"]) == ("error", "transcription_failed")
+    assert [r.path for r in voice.requests] == ["/v1/audio/transcriptions"] * 2  # the SDK's one retry
     await comm.send_json_to({"type": "ping"})
     assert await comm.receive_json_from(timeout=TIMEOUT) == {"type": "pong"}
     assert len(await sync(rows)(interview.id)) == 1

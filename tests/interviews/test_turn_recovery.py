@@ -1,4 +1,4 @@
-"""Turn recovery and "nothing held while the interviewer thinks" (REALTIME.md, "Turns (v1.1)").
+"""Turn recovery and "nothing held while the interviewer thinks" (docs/realtime.md, "Turns").
 
 - A daphne process killed mid-turn leaves the answer stored and the turn pending; after a restart
   the turn is finished once: by the process's own sweep, by a REST retry of the same
@@ -614,15 +614,14 @@ def test_nothing_held_while_twenty_turns_wait_on_the_model(tmp_path, transport):
                 for _ in range(8):
                     samples.append(database_now())
                     time.sleep(0.1)
-                # The pool is free: another request is served at once (and refused: a turn is pending).
-                started = time.monotonic()
+                # The pool is free: another request is served (and refused: a turn is pending). No
+                # timing: with the pool held it would wait DATABASE_POOL_TIMEOUT and answer 503.
                 status, body = http(
                     "POST",
                     f"{server.base}/api/v1/interviews/continue",
                     tokens[0],
                     continue_body(interviews[0].id, "probe"),
                 )
-                probe_seconds = time.monotonic() - started
                 detail_status, detail = http("GET", f"{server.base}/api/v1/interviews/{interviews[0].id}", tokens[0])
                 pending = Interview.objects.filter(pk__in=[i.id for i in interviews], pending_turn__isnull=False)
                 pending_during_wait = pending.count()
@@ -638,7 +637,6 @@ def test_nothing_held_while_twenty_turns_wait_on_the_model(tmp_path, transport):
         assert len(sample["service"]) <= POOL_SIZE, sample
     assert pending_during_wait == TURNS
     assert (status, body["error_code"]) == (409, "turn_in_progress"), body
-    assert probe_seconds < 3, probe_seconds
     assert detail_status == 200, detail
     assert detail["data"]["pending_turn"] is not None, detail
 

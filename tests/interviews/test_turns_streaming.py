@@ -1,4 +1,4 @@
-"""Streamed turns (REALTIME.md and API.md, v1.1): deltas on the socket and as Server-Sent Events,
+"""Streamed turns (docs/realtime.md and docs/api.md): deltas on the socket and as Server-Sent Events,
 coalesced, reset on a provider failing mid-stream, ``pending_turn`` for late joiners, and
 ``turn_in_progress`` while the interviewer writes."""
 
