@@ -4,7 +4,8 @@ import factory
 from django.utils import timezone
 
 from accounts.models import Role, User
-from interviews.models import Interview, InterviewMessage, MessageRole
+from interviews.engine.plans import builtin_plan_data
+from interviews.models import Interview, InterviewMessage, InterviewPlan, MessageRole
 
 ORG_A = uuid.UUID("0193a1b2-0000-7000-8000-0000000000aa")
 ORG_B = uuid.UUID("0193a1b2-0000-7000-8000-0000000000bb")
@@ -53,3 +54,19 @@ def add_messages(interview: Interview, count: int, *, start: int | None = None) 
     Interview.objects.filter(pk=interview.pk).update(message_count=first + count - 1)
     interview.refresh_from_db()
     return messages
+
+
+def default_plan_row():
+    """The built-in plan stored as the default ``InterviewPlan`` row (created once)."""
+    data = builtin_plan_data()
+    plan, _ = InterviewPlan.objects.get_or_create(
+        slug=data["slug"],
+        defaults={
+            "name": data["name"],
+            "topics": data["topics"],
+            "follow_up": data["follow_up"],
+            "closing": data["closing"],
+            "is_default": True,
+        },
+    )
+    return plan

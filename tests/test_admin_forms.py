@@ -22,9 +22,9 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from interviews.engine.plans import builtin_plan, builtin_plan_data
+from interviews.engine.plans import builtin_plan
 from interviews.models import Interview, InterviewExport, InterviewPlan
-from tests.factories import ORG_B, InterviewFactory, UserFactory, add_messages
+from tests.factories import ORG_B, InterviewFactory, UserFactory, add_messages, default_plan_row
 
 pytestmark = pytest.mark.django_db
 
@@ -192,17 +192,7 @@ def rows(superuser):
     employee = UserFactory(organization_id=ORG_B, first_name="Ada", email="ada@example.com")
     interview = InterviewFactory(employee=employee, organization_id=ORG_B)
     add_messages(interview, 2)
-    data = builtin_plan_data()
-    InterviewPlan.objects.get_or_create(
-        slug=data["slug"],
-        defaults={
-            "name": data["name"],
-            "topics": data["topics"],
-            "follow_up": data["follow_up"],
-            "closing": data["closing"],
-            "is_default": True,
-        },
-    )
+    default_plan_row()
     InterviewExport.objects.create(
         kind=InterviewExport.Kind.SINGLE,
         interview=interview,

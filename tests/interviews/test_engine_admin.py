@@ -7,10 +7,9 @@ import pytest
 from django.db import connections
 from django.urls import reverse
 
-from interviews.engine.plans import builtin_plan_data
 from interviews.models import InterviewPlan
 from interviews.services import interview_plan_save
-from tests.factories import InterviewFactory
+from tests.factories import InterviewFactory, default_plan_row
 
 pytestmark = pytest.mark.django_db
 
@@ -36,18 +35,7 @@ def _form(**overrides) -> dict:
 
 @pytest.fixture
 def seeded_default():
-    data = builtin_plan_data()
-    plan, _ = InterviewPlan.objects.get_or_create(
-        slug=data["slug"],
-        defaults={
-            "name": data["name"],
-            "topics": data["topics"],
-            "follow_up": data["follow_up"],
-            "closing": data["closing"],
-            "is_default": True,
-        },
-    )
-    return plan
+    return default_plan_row()
 
 
 def test_the_plan_list_and_change_page_render_with_a_preview(client, superuser, seeded_default):
