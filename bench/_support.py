@@ -256,9 +256,9 @@ async def bare_turn(conn, interview_id, answer: str, reply: str = "Next?") -> tu
     """The bare baseline of a turn (psycopg, async): lock the interview, bump its counters,
     insert the answer and a reply. The caller wraps it in a transaction. Returns their numbers."""
     cursor = await conn.execute(
-        "SELECT message_count FROM interviews_interview WHERE id = %s FOR UPDATE", [interview_id]
+        "SELECT message_count, language FROM interviews_interview WHERE id = %s FOR UPDATE", [interview_id]
     )
-    (last,) = await cursor.fetchone()
+    last, language = await cursor.fetchone()
     await conn.execute(
         "UPDATE interviews_interview SET message_count = %s, question_count = question_count + 1, "
         "updated_at = now() WHERE id = %s",
@@ -267,8 +267,11 @@ async def bare_turn(conn, interview_id, answer: str, reply: str = "Next?") -> tu
     now = datetime.now(UTC)
     await conn.execute(
         "INSERT INTO interviews_interviewmessage (id, interview_id, role, content, sequence_number, "
-        "evaluation, metadata, created_at) VALUES "
-        "(%s, %s, 'user', %s, %s, NULL, '{}', %s), (%s, %s, 'assistant', %s, %s, NULL, '{}', %s)",
-        [uuid.uuid4(), interview_id, answer, last + 1, now, uuid.uuid4(), interview_id, reply, last + 2, now],
+        "evaluation, metadata, created_at, language) VALUES "
+        "(%s, %s, 'user', %s, %s, NULL, '{}', %s, %s), (%s, %s, 'assistant', %s, %s, NULL, '{}', %s, %s)",
+        [
+            *(uuid.uuid4(), interview_id, answer, last + 1, now, language),
+            *(uuid.uuid4(), interview_id, reply, last + 2, now, language),
+        ],
     )
     return last + 1, last + 2

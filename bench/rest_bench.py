@@ -105,7 +105,7 @@ FROM src, emp
 
 MESSAGES_SQL = """
 INSERT INTO interviews_interviewmessage (id, interview_id, role, content, sequence_number, client_message_id,
-                                         evaluation, metadata, created_at)
+                                         evaluation, metadata, created_at, language)
 SELECT pg_temp.bench_uuid7(iv.started_at + s * interval '30 seconds'), iv.id,
        CASE WHEN s %% 2 = 1 THEN 'assistant' ELSE 'user' END,
        (ARRAY[
@@ -123,7 +123,7 @@ SELECT pg_temp.bench_uuid7(iv.started_at + s * interval '30 seconds'), iv.id,
        END,
        CASE WHEN s %% 2 = 1 THEN jsonb_build_object('index', (s + 1) / 2, 'total', 6, 'is_final', false)
             ELSE '{}'::jsonb END,
-       iv.started_at + s * interval '30 seconds'
+       iv.started_at + s * interval '30 seconds', iv.language
 FROM interviews_interview iv CROSS JOIN LATERAL generate_series(1, iv.message_count) AS s
 WHERE iv.organization_id = %(org)s
 """
@@ -140,10 +140,10 @@ WITH new AS (
   RETURNING id, started_at
 )
 INSERT INTO interviews_interviewmessage (id, interview_id, role, content, sequence_number, client_message_id,
-                                         evaluation, metadata, created_at)
+                                         evaluation, metadata, created_at, language)
 SELECT pg_temp.bench_uuid7(started_at), id, 'assistant',
        'What is your role, and which main process do you carry out day to day?', 1, NULL, NULL,
-       '{"index": 1, "total": 6, "is_final": false}', started_at
+       '{"index": 1, "total": 6, "is_final": false}', started_at, 'en'
 FROM new
 """
 

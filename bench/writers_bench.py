@@ -193,8 +193,9 @@ def run_bare(url: str, interview_id, writers: int, per_writer: int) -> Result:
                 begin = time.perf_counter()
                 try:
                     with conn.transaction():
-                        (last,) = conn.execute(
-                            "SELECT message_count FROM interviews_interview WHERE id = %s FOR UPDATE", [interview_id]
+                        last, language = conn.execute(
+                            "SELECT message_count, language FROM interviews_interview WHERE id = %s FOR UPDATE",
+                            [interview_id],
                         ).fetchone()
                         conn.execute(
                             "UPDATE interviews_interview SET message_count = %s, updated_at = now() WHERE id = %s",
@@ -202,8 +203,9 @@ def run_bare(url: str, interview_id, writers: int, per_writer: int) -> Result:
                         )
                         conn.execute(
                             "INSERT INTO interviews_interviewmessage (id, interview_id, role, content, "
-                            "sequence_number, metadata, created_at) VALUES (%s, %s, %s, %s, %s, '{}', now())",
-                            [uuid.uuid4(), interview_id, "user" if n % 2 else "assistant", CONTENT, last + 1],
+                            "sequence_number, metadata, created_at, language) "
+                            "VALUES (%s, %s, %s, %s, %s, '{}', now(), %s)",
+                            [uuid.uuid4(), interview_id, "user" if n % 2 else "assistant", CONTENT, last + 1, language],
                         )
                 except psycopg.Error as exc:
                     result.errors.append(f"{type(exc).__name__}: {exc}"[:300])

@@ -4,15 +4,18 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import F, QuerySet
-from django.urls import reverse
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts.models import Role
+from interviews import admin_review, selectors
 from interviews.engine.plans import LANGUAGES, LEVELS, builtin_plan_data, plan_spec
 from interviews.exports.admin import ExportActionForm, export_selected_interviews
-from interviews.models import Interview, InterviewMessage, InterviewPlan, InterviewSource
-from interviews.permissions import scope_filter
+from interviews.models import Interview, InterviewPlan, InterviewSource
+from interviews.permissions import can_review, scope_filter
 from interviews.services import ALLOWED_TRANSITIONS, interview_plan_save, interview_status_change
+from interviews.services.reviews import interview_review_claim, interview_review_create
 from interviewsvc.errors import ServiceError
 from interviewsvc.forms import json_formfield
 
@@ -29,62 +32,46 @@ class InterviewAdminForm(forms.ModelForm):
         return new
 
 
-class InterviewMessageInline(admin.TabularInline):
-    """The transcript, in order, read-only: speaker and time per turn; imported turns marked."""
-
-    model = InterviewMessage
-    fields = ["sequence_number", "speaker", "created_at", "content", "evaluation"]
-    readonly_fields = fields
-    ordering = ["sequence_number"]
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def get_queryset(self, request) -> QuerySet[InterviewMessage]:
-        # The interview's source comes with each row (a join), not one query per turn.
-        return super().get_queryset(request).annotate(interview_source=F("interview__source"))
-
-    @admin.display(description="Role")
-    def speaker(self, obj: InterviewMessage) -> str:
-        # Every turn of a migrated interview was written in another system.
-        imported = getattr(obj, "interview_source", None) == InterviewSource.MIGRATED
-        return obj.get_role_display() + (" (imported)" if imported else "")
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return _is_reviewer(request.user)
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-
 @admin.register(Interview)
 class InterviewAdmin(admin.ModelAdmin):
     form = InterviewAdminForm
+    # What a reviewer scans for (docs/admin.md, "Reviewing interviews"); every column comes with the page's one
+    # query (employee and plan joined, answers a subquery, the score stored on the row).
     list_display = [
-        "id",
+        "title",
+        "employee_name",
+        "status",
+        "started_at",
+        "duration",
+        "questions_answered",
+        "score_badge",
+        "review_state_shown",
+    ]
+    list_display_links = ["title"]
+
+    class Media:
+        # Score badges and review states, on the list and the interview page (a static file: CSP).
+        css = {"all": ["interviews/review.css"]}
+
+    list_filter = [
+        "review_state",
+        admin_review.ScoreBandFilter,
+        "plan",
         "status",
         "language",
         "technical_level",
-        "employee_name",
-        "organization_id",
-        "message_count",
-        "duration",
-        "started_at",
+        "source",
     ]
-    list_filter = ["status", "language", "technical_level", "source", "plan"]
     date_hierarchy = "started_at"
     search_fields = [
         "=id",
         "=employee__employee_id",
         "employee__username",
         "employee__email",
-        "messages__content",
-    ]
+    ]  # and message text: get_search_results
     search_help_text = "Interview id, employee id, username, email or message text"
-    list_select_related = ["employee"]
+    list_select_related = ["employee", "plan"]
+    change_form_template = "admin/interviews/interview/change_form.html"
     readonly_fields = [
         "id",
         "employee",
@@ -98,23 +85,30 @@ class InterviewAdmin(admin.ModelAdmin):
         "completed_at",
         "created_at",
         "updated_at",
-        "engine_state",
     ]
-    readonly_fields = ["live_view", "language", "technical_level", *readonly_fields]
+    # The transcript, scores, exports, "watch live" and reviews are drawn by the page's template
+    # (admin_review.conversation); the engine's state is internal and not shown to people.
+    readonly_fields = ["language", "technical_level", "overall_score", "review_state", *readonly_fields]
     fields = ["status", *readonly_fields]
-    inlines = [InterviewMessageInline]
     show_full_result_count = False
     actions = [export_selected_interviews]
     action_form = ExportActionForm
 
     def get_queryset(self, request) -> QuerySet[Interview]:
         # Applies to the list, change, delete and history views alike.
-        return super().get_queryset(request).filter(scope_filter(request.user))
+        scoped = super().get_queryset(request).filter(scope_filter(request.user))
+        return scoped.annotate(answers=admin_review.answers_count())
 
-    @admin.display(description="Live")
-    def live_view(self, obj: Interview) -> str:
-        # The observer page follows the interview over the WebSocket (docs/realtime.md).
-        return format_html('<a href="{}">Watch live</a>', reverse("pages-watch", args=[obj.id]))
+    def get_search_results(self, request, queryset, search_term):
+        # Message text goes through the API's search (full text and its indexes on PostgreSQL,
+        # interviews/search.py), not an icontains join over every message.
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        text = search_term.strip()
+        if text:
+            searched = selectors.interview_search(queryset, text)
+            # Counted first so a rare word is paged by id, not by testing every interview in turn.
+            found = found | selectors.interview_search_narrowed(searched, total=searched.count())
+        return found, may_have_duplicates
 
     @admin.display(description="Source")
     def source_shown(self, obj: Interview) -> str:
@@ -128,11 +122,83 @@ class InterviewAdmin(admin.ModelAdmin):
 
     @admin.display(description="Duration", ordering=F("completed_at") - F("started_at"))
     def duration(self, obj: Interview) -> str:
-        seconds = obj.duration_seconds
-        if seconds is None:
+        return admin_review.duration_text(obj)
+
+    @admin.display(description="Interview", ordering="-started_at")
+    def title(self, obj: Interview) -> str:
+        return admin_review.interview_title(obj)
+
+    @admin.display(description="Questions answered", ordering="answers")
+    def questions_answered(self, obj: Interview) -> int:
+        return getattr(obj, "answers", 0)
+
+    @admin.display(description="Overall score", ordering="overall_score")
+    def score_badge(self, obj: Interview) -> str:
+        if obj.overall_score is None:
             return "—"
-        minutes, secs = divmod(int(seconds), 60)
-        return f"{minutes} min {secs:02d} s"
+        band = admin_review.score_band(obj.overall_score)
+        return format_html('<span class="score-badge score-{}">{}</span>', band, obj.overall_score)
+
+    @admin.display(description="Review state", ordering="review_state")
+    def review_state_shown(self, obj: Interview) -> str:
+        return format_html(
+            '<span class="review-state review-{}">{}</span>', obj.review_state, obj.get_review_state_display()
+        )
+
+    # --- the interview page: conversation, reviews, the review form -------------------------
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if obj is not None:
+            may_review = can_review(request.user, obj)
+            extra.update(
+                subtitle=admin_review.interview_title(obj),
+                interview=obj,
+                duration=admin_review.duration_text(obj),
+                score_band=admin_review.score_band(obj.overall_score),
+                turns=admin_review.conversation(obj),
+                export_links=admin_review.export_links(obj),
+                watch_url=reverse("pages-watch", args=[obj.id]) if admin_review.is_live(obj) else None,
+                may_review=may_review,
+                reviews=list(selectors.interview_reviews(interview=obj)) if may_review else [],
+                review_form=admin_review.ReviewForm() if may_review else None,
+                review_url=reverse("admin:interviews_interview_review", args=[obj.id]),
+            )
+        return super().change_view(request, object_id, form_url, extra_context=extra)
+
+    def get_urls(self):
+        review = path(
+            "<path:object_id>/review/",
+            self.admin_site.admin_view(self.review_view),
+            name="interviews_interview_review",
+        )
+        return [review, *super().get_urls()]
+
+    def review_view(self, request, object_id):
+        """POST only: claim the interview ("Start review") or record a review; back to its page."""
+        obj = self.get_object(request, object_id)
+        if obj is None or not self.has_view_permission(request, obj):
+            raise Http404("No such interview.")
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        back = HttpResponseRedirect(reverse("admin:interviews_interview_change", args=[obj.id]))
+        try:
+            if request.POST.get("action") == "claim":
+                interview_review_claim(interview_id=obj.id, reviewer=request.user)
+                self.message_user(request, "You are reviewing this interview.", level=messages.SUCCESS)
+                return back
+            form = admin_review.ReviewForm(request.POST)
+            if not form.is_valid():
+                problems = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in form.errors.items())
+                self.message_user(request, f"The review was not saved. {problems}", level=messages.ERROR)
+                return back
+            interview_review_create(interview_id=obj.id, reviewer=request.user, **form.cleaned_data)
+        except ServiceError as exc:
+            self.message_user(request, exc.message, level=messages.ERROR)
+            return back
+        self.message_user(request, "Review recorded.", level=messages.SUCCESS)
+        return back
 
     # Application roles, not Django model permissions, decide who reviews: staff read,
     # admins also change status, only superusers delete. Objects are already scoped above.

@@ -6,7 +6,7 @@ import django_filters
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import QuerySet
 
-from interviews.models import Interview, InterviewStatus, Language, TechnicalLevel
+from interviews.models import Interview, InterviewStatus, Language, ReviewState, TechnicalLevel
 from interviews.selectors import interview_search
 
 ORDERINGS = ["started_at", "-started_at", "updated_at", "-updated_at"]
@@ -35,6 +35,7 @@ def _bounded_date_filter(method: str) -> django_filters.DateFilter:
 
 class InterviewFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=InterviewStatus.choices)
+    review_state = django_filters.ChoiceFilter(choices=ReviewState.choices)
     language = django_filters.ChoiceFilter(choices=Language.choices)
     technical_level = django_filters.ChoiceFilter(choices=TechnicalLevel.choices)
     employee_id = django_filters.UUIDFilter(field_name="employee_id")

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from interviews.engine.plans import plan_errors
 from interviewsvc.ids import uuid7
@@ -33,6 +34,21 @@ class MessageRole(models.TextChoices):
     ASSISTANT = "assistant", "Interviewer"
     USER = "user", "Employee"
     SYSTEM = "system", "System"
+
+
+class ReviewState(models.TextChoices):
+    """Where a reviewer's look at an interview stands (docs/admin.md, "Reviewing interviews")."""
+
+    UNREVIEWED = "unreviewed", "Unreviewed"
+    IN_REVIEW = "in_review", "In review"
+    REVIEWED = "reviewed", "Reviewed"
+    FLAGGED = "flagged", "Flagged"
+
+
+class ReviewDecision(models.TextChoices):
+    APPROVED = "approved", "Approved"
+    NEEDS_FOLLOW_UP = "needs_follow_up", "Needs follow-up"
+    REJECTED = "rejected", "Rejected"
 
 
 class Interview(models.Model):
@@ -75,6 +91,13 @@ class Interview(models.Model):
     pending_turn = models.JSONField(null=True, blank=True)
     turn_claim = models.UUIDField(null=True, blank=True, editable=False)
     turn_deadline = models.DateTimeField(null=True, blank=True, editable=False)
+    # The rounded mean of the answers' evaluation scores (0-100), stored by ``interviews.services``
+    # when the interview ends (completed or cancelled); NULL before that and while none is scored.
+    overall_score = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    # Derived from the latest InterviewReview (``interviews.services.reviews``); never set by hand.
+    review_state = models.CharField(
+        max_length=16, choices=ReviewState.choices, default=ReviewState.UNREVIEWED, editable=False
+    )
     started_at = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -88,6 +111,8 @@ class Interview(models.Model):
             models.Index(fields=["status"], name="interview_status"),
             models.Index(fields=["-started_at"], name="interview_started"),
             models.Index(fields=["-updated_at"], name="interview_updated"),
+            # The reviewer's backlog and the list's ?review_state= filter.
+            models.Index(fields=["review_state", "-started_at"], name="interview_review_state"),
             # The sweep's query: pending turns past their deadline (a handful of rows).
             models.Index(
                 fields=["turn_deadline"], condition=Q(turn_deadline__isnull=False), name="interview_turn_deadline"
@@ -111,6 +136,21 @@ class Interview(models.Model):
         return (self.completed_at - self.started_at).total_seconds()
 
 
+class MessageLanguageField(models.CharField):
+    """The interview's language, copied onto each message when it is inserted.
+
+    The search indexes are per language (interviews/search.py) and an index cannot read the
+    interview's row, so the message carries it. Filled here, on every insert path (``save`` and
+    ``bulk_create`` both call ``pre_save``), from the interview the message was built with; an
+    interview's language never changes after it starts.
+    """
+
+    def pre_save(self, model_instance, add):
+        if add and not getattr(model_instance, self.attname):
+            setattr(model_instance, self.attname, model_instance.interview.language)
+        return super().pre_save(model_instance, add)
+
+
 class InterviewMessage(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     # No separate FK index: UNIQUE(interview, sequence_number) is the (interview, sequence) index.
@@ -124,6 +164,8 @@ class InterviewMessage(models.Model):
     # Engine facts about an assistant turn (question index/total, is_final); free-form.
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField()
+    # The interview's language (stemming of the search indexes, migration 0008).
+    language = MessageLanguageField(max_length=2, choices=Language.choices, editable=False)
 
     class Meta:
         ordering = ["interview", "sequence_number"]
@@ -139,6 +181,41 @@ class InterviewMessage(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.sequence_number} {self.role}"
+
+
+class InterviewReview(models.Model):
+    """One reviewer's conclusion about an interview. Append-only: a new review supersedes the
+    previous one (the latest sets ``Interview.review_state``), none is ever changed or deleted,
+    so the history of a decision stays.
+
+    Invariant (a check constraint): a ``score_override`` comes with an ``override_reason``.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    interview = models.ForeignKey(Interview, on_delete=models.CASCADE, related_name="reviews", db_index=False)
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="interview_reviews")
+    decision = models.CharField(max_length=16, choices=ReviewDecision.choices)
+    notes = models.TextField(blank=True)
+    score_override = models.PositiveSmallIntegerField(null=True, blank=True)
+    override_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["interview", "created_at", "id"]
+        indexes = [models.Index(fields=["interview", "created_at"], name="review_interview_created")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(score_override__isnull=True) | Q(score_override__gte=0, score_override__lte=100),
+                name="review_score_override_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(score_override__isnull=True) | ~Q(override_reason=""),
+                name="review_override_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()} by {self.reviewer_id} on {self.created_at:%Y-%m-%d %H:%M}"
 
 
 class ExportFormat(models.TextChoices):

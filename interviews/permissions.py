@@ -21,6 +21,7 @@ class Action(StrEnum):
     EXPORT = "export"  # download the transcript (same reach as view)
     PARTICIPATE = "participate"  # answer questions: the interviewee only
     CHANGE_STATUS = "change_status"  # PATCH status
+    REVIEW = "review"  # read and add reviews: staff/admins of the interview's organization
 
 
 class Scope(StrEnum):
@@ -105,7 +106,23 @@ class InterviewAccessPermission(BasePermission):
             if is_owner(user, interview):
                 raise PermissionDenied("You may pause, resume or cancel your interview, not complete it.")
             raise PermissionDenied("Your role may read this interview but not change its status.")
+        if action is Action.REVIEW:
+            if not can_review(user, interview):
+                raise PermissionDenied("Only staff and admins of the interview's organization review it.")
+            return
         raise PermissionDenied()
+
+
+def can_review(user, interview) -> bool:
+    """Reviews (reading and writing them) are for superusers and for staff and admins of the
+    interview's organization; employees never see them, not even on their own interview."""
+    if user.is_superuser:
+        return True
+    return (
+        user.role in (Role.STAFF, Role.ADMIN)
+        and user.organization_id is not None
+        and interview.organization_id == user.organization_id
+    )
 
 
 def require_staff(user) -> None:

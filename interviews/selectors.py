@@ -2,11 +2,19 @@
 
 import uuid
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 
+from interviews import search
 from interviews.engine.plans import builtin_plan_data
 from interviews.exceptions import InterviewNotActive, InterviewNotFound, TurnInProgress, UnknownPlan
-from interviews.models import Interview, InterviewMessage, InterviewPlan, InterviewStatus, MessageRole
+from interviews.models import (
+    Interview,
+    InterviewMessage,
+    InterviewPlan,
+    InterviewReview,
+    InterviewStatus,
+    MessageRole,
+)
 from interviews.permissions import scope_filter
 
 
@@ -22,9 +30,19 @@ def interview_list_visible_to(*, user) -> QuerySet[Interview]:
 
 
 def interview_search(queryset: QuerySet[Interview], text: str) -> QuerySet[Interview]:
-    """Interviews with a message containing ``text`` (case-insensitive)."""
-    matches = InterviewMessage.objects.filter(interview=OuterRef("pk"), content__icontains=text)
-    return queryset.filter(Exists(matches))
+    """Interviews with a message matching ``text``: full text on PostgreSQL (interviews/search.py)."""
+    return search.interview_search(queryset, text)
+
+
+def interview_search_narrowed(searched: QuerySet[Interview], *, total: int) -> QuerySet[Interview]:
+    """A searched list of ``total`` interviews, safe to page (interviews/search.py: one query when few)."""
+    return search.search_narrowed(searched, total=total)
+
+
+def interview_search_snippets(*, interviews: list[Interview], text: str) -> dict[uuid.UUID, str]:
+    """Per interview of a page, safe HTML around where its first matching message matched."""
+    using = interviews[0]._state.db if interviews else "default"
+    return search.interview_search_snippets(interview_ids=[i.id for i in interviews], text=text, using=using)
 
 
 def interview_messages(*, interview: Interview, after: int = 0, limit: int | None = None) -> QuerySet[InterviewMessage]:
@@ -75,3 +93,8 @@ def plan_for_start(*, slug: str | None) -> InterviewPlan | None:
         return None
     message = f'Unknown or inactive plan "{slug}".'
     raise UnknownPlan(f"plan: {message}", errors=[{"field": "plan", "error": message, "type": "unknown_plan"}])
+
+
+def interview_reviews(*, interview: Interview) -> QuerySet[InterviewReview]:
+    """The interview's reviews, oldest first, with their reviewers (one query)."""
+    return InterviewReview.objects.filter(interview=interview).select_related("reviewer").order_by("created_at", "id")

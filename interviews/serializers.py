@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from rest_framework import serializers
 
-from interviews.models import Interview, InterviewMessage
+from interviews.models import Interview, InterviewMessage, InterviewReview, ReviewDecision, ReviewState
 
 
 class EvaluationSerializer(serializers.Serializer):
@@ -23,11 +23,13 @@ class EvaluationSerializer(serializers.Serializer):
 
 
 class MessageOutputSerializer(serializers.ModelSerializer):
+    # The original service's name for ``id``, kept for its clients (docs/api.md).
+    id_message = serializers.UUIDField(source="id", read_only=True, help_text="Same as id (the original name)")
     evaluation = EvaluationSerializer(allow_null=True, read_only=True)
 
     class Meta:
         model = InterviewMessage
-        fields = ["id", "role", "content", "sequence_number", "created_at", "evaluation"]
+        fields = ["id", "id_message", "role", "content", "sequence_number", "created_at", "evaluation"]
         read_only_fields = fields
 
 
@@ -40,13 +42,27 @@ class PendingTurnSerializer(serializers.Serializer):
 
 
 class InterviewOutputSerializer(serializers.ModelSerializer):
+    # The original service's names for ``id`` and ``message_count``, kept for its clients (docs/api.md).
+    id_interview = serializers.UUIDField(source="id", read_only=True, help_text="Same as id (the original name)")
     employee_id = serializers.UUIDField(read_only=True)
+    total_messages = serializers.IntegerField(
+        source="message_count", read_only=True, help_text="Same as message_count (the original name)"
+    )
     pending_turn = PendingTurnSerializer(allow_null=True, read_only=True)
+    overall_score = serializers.IntegerField(
+        allow_null=True,
+        read_only=True,
+        help_text="The rounded mean of the answers' scores (0-100); null until an answer is scored",
+    )
+    review_state = serializers.ChoiceField(
+        choices=ReviewState.choices, read_only=True, help_text="unreviewed, in_review, reviewed or flagged"
+    )
 
     class Meta:
         model = Interview
         fields = [
             "id",
+            "id_interview",
             "employee_id",
             "organization_id",
             "language",
@@ -55,8 +71,11 @@ class InterviewOutputSerializer(serializers.ModelSerializer):
             "source",
             "session_id",
             "message_count",
+            "total_messages",
             "question_count",
             "pending_turn",
+            "overall_score",
+            "review_state",
             "started_at",
             "completed_at",
             "created_at",
@@ -65,11 +84,56 @@ class InterviewOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class InterviewListItemSerializer(InterviewOutputSerializer):
+    """A list item: an Interview, plus where it matched when the list is searched."""
+
+    search_snippet = serializers.CharField(
+        # Not read_only: drf-spectacular marks read-only fields required, and this one is optional.
+        required=False,
+        help_text=(
+            "Only with ?search=: a short excerpt of the first message that matched, as safe HTML "
+            "(the text escaped, the matched words in <mark>…</mark>)"
+        ),
+    )
+
+    class Meta(InterviewOutputSerializer.Meta):
+        fields = [*InterviewOutputSerializer.Meta.fields, "search_snippet"]
+        read_only_fields = fields
+
+
 class InterviewDetailOutputSerializer(InterviewOutputSerializer):
     messages = MessageOutputSerializer(many=True, read_only=True)
 
     class Meta(InterviewOutputSerializer.Meta):
         fields = [*InterviewOutputSerializer.Meta.fields, "messages"]
+        read_only_fields = fields
+
+
+class ReviewOutputSerializer(serializers.ModelSerializer):
+    """One review of an interview (docs/api.md, "Reviews")."""
+
+    interview_id = serializers.UUIDField(read_only=True)
+    reviewer_id = serializers.UUIDField(source="reviewer.employee_id", read_only=True)
+    reviewer_name = serializers.SerializerMethodField(help_text="The reviewer's full name, or username")
+    decision = serializers.ChoiceField(choices=ReviewDecision.choices, read_only=True)
+    score_override = serializers.IntegerField(allow_null=True, read_only=True, help_text="0-100, or null")
+
+    def get_reviewer_name(self, review: InterviewReview) -> str:
+        return reviewer_name(review.reviewer)
+
+    class Meta:
+        model = InterviewReview
+        fields = [
+            "id",
+            "interview_id",
+            "reviewer_id",
+            "reviewer_name",
+            "decision",
+            "notes",
+            "score_override",
+            "override_reason",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
@@ -100,6 +164,7 @@ def message_data(message: InterviewMessage) -> dict:
     """A Message as ``MessageOutputSerializer`` renders it."""
     return {
         "id": str(message.id),
+        "id_message": str(message.id),
         "role": message.role,
         "content": message.content,
         "sequence_number": message.sequence_number,
@@ -108,10 +173,38 @@ def message_data(message: InterviewMessage) -> dict:
     }
 
 
+def reviewer_name(user) -> str:
+    return user.get_full_name() or user.username
+
+
+def review_data(review: InterviewReview) -> dict:
+    """A Review as ``ReviewOutputSerializer`` renders it (``reviewer`` fetched with it)."""
+    return {
+        "id": str(review.id),
+        "interview_id": str(review.interview_id),
+        "reviewer_id": _uuid(review.reviewer.employee_id),
+        "reviewer_name": reviewer_name(review.reviewer),
+        "decision": review.decision,
+        "notes": review.notes,
+        "score_override": review.score_override,
+        "override_reason": review.override_reason,
+        "created_at": iso(review.created_at),
+    }
+
+
+def interview_list_item_data(interview: Interview, search_snippet: str | None = None) -> dict:
+    """A list item as ``InterviewListItemSerializer`` renders it: ``search_snippet`` only when searched."""
+    data = interview_data(interview)
+    if search_snippet is not None:
+        data["search_snippet"] = search_snippet
+    return data
+
+
 def interview_data(interview: Interview) -> dict:
     """An Interview as ``InterviewOutputSerializer`` renders it."""
     return {
         "id": str(interview.id),
+        "id_interview": str(interview.id),
         "employee_id": _uuid(interview.employee_id),
         "organization_id": _uuid(interview.organization_id),
         "language": interview.language,
@@ -120,8 +213,11 @@ def interview_data(interview: Interview) -> dict:
         "source": interview.source,
         "session_id": interview.session_id,
         "message_count": interview.message_count,
+        "total_messages": interview.message_count,
         "question_count": interview.question_count,
         "pending_turn": interview.pending_turn,
+        "overall_score": interview.overall_score,
+        "review_state": interview.review_state,
         "started_at": iso(interview.started_at),
         "completed_at": iso(interview.completed_at),
         "created_at": iso(interview.created_at),

@@ -2,10 +2,12 @@
 
 A daphne process that dies mid-turn leaves the answer stored and the turn pending. Past its
 deadline (``TURN_TIMEOUT_SECONDS``) the next caller takes it over; for interviews nobody comes
-back to, every daphne process sweeps every ``TURN_SWEEP_SECONDS`` (:class:`SweepingApplication`,
-started with the first connection the process serves), and ``manage.py sweep_turns`` does one
-sweep from cron. Several sweepers at once are safe: taking a turn over happens under the row
-lock, so each turn goes to exactly one of them.
+back to, a sweep runs every ``TURN_SWEEP_SECONDS``: on Celery beat when a worker runs the
+background jobs (``interviews.tasks.turns_sweep``), otherwise in every daphne process
+(:class:`SweepingApplication`, started with the first connection the process serves; also with a
+worker when ``TURN_SWEEP_IN_WEB`` is set); ``manage.py sweep_turns`` does one sweep from cron.
+Several sweepers at once are safe: taking a turn over happens under the row lock, so each turn
+goes to exactly one of them.
 """
 
 import asyncio
@@ -52,7 +54,8 @@ class SweepingApplication:
         self.task: asyncio.Task | None = None
 
     async def __call__(self, scope, receive, send):
-        if settings.TURN_SWEEP_SECONDS > 0:
+        # With a Celery worker, beat runs the sweep instead (interviews/tasks.py).
+        if settings.TURN_SWEEP_SECONDS > 0 and settings.TURN_SWEEP_IN_WEB:
             loop = asyncio.get_running_loop()
             if self.task is None or self.task.done() or self.task.get_loop() is not loop:
                 self.task = loop.create_task(sweep_forever(settings.TURN_SWEEP_SECONDS))

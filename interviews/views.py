@@ -8,7 +8,6 @@ import uuid
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -16,19 +15,23 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from interviews import selectors, services, sse
+from interviews import meta as original_meta
+from interviews import selectors, services, sse, stats
 from interviews.filters import FIRST_DAY, LAST_DAY, InterviewFilter
-from interviews.models import InterviewStatus, Language, MessageRole, TechnicalLevel
+from interviews.models import InterviewStatus, Language, MessageRole, ReviewState, TechnicalLevel
 from interviews.permissions import Action, InterviewAccessPermission, Scope, scope_of
 from interviews.realtime import frames
 from interviews.serializers import (
     AnswerText,
     ClientMessageId,
     InterviewDetailOutputSerializer,
+    InterviewListItemSerializer,
     InterviewOutputSerializer,
     MessageOutputSerializer,
+    StrictCharField,
     StrictSerializer,
     interview_data,
+    interview_list_item_data,
     message_data,
 )
 from interviews.services.turns import connection_release
@@ -145,7 +148,11 @@ class InterviewStartView(TurnView):
     @extend_schema(
         request=StartInputSerializer,
         operation_id="interviews_start",
-        responses=turn_responses(201, envelope(StartOutputSerializer), errors_for(400, 401, 413, 422, 429, 503)),
+        responses=turn_responses(
+            201,
+            envelope(StartOutputSerializer, meta=original_meta.TurnMetaSerializer),
+            errors_for(400, 401, 413, 422, 429, 503),
+        ),
         tags=["interviews"],
     )
     def post(self, request):
@@ -168,7 +175,8 @@ class InterviewStartView(TurnView):
             "message": message_data(result.message),
             "ws_url": ws_url_for(self.request, result.interview.id),
         }
-        return success_body(self.request, data, "Interview started", status=201)
+        meta = original_meta.turn_meta(result.interview)
+        return success_body(self.request, data, "Interview started", status=201, meta=meta)
 
 
 class InterviewContinueView(TurnView):
@@ -181,7 +189,9 @@ class InterviewContinueView(TurnView):
         request=ContinueInputSerializer,
         operation_id="interviews_continue",
         responses=turn_responses(
-            200, envelope(ContinueOutputSerializer), errors_for(400, 401, 403, 404, 409, 413, 422, 429, 503)
+            200,
+            envelope(ContinueOutputSerializer, meta=original_meta.TurnMetaSerializer),
+            errors_for(400, 401, 403, 404, 409, 413, 422, 429, 503),
         ),
         tags=["interviews"],
     )
@@ -215,7 +225,7 @@ class InterviewContinueView(TurnView):
             "assistant_message": message_data(reply) if reply else None,
         }
         message = "Answer already recorded" if result.replayed or replayed else "Answer recorded"
-        return success_body(self.request, data, message)
+        return success_body(self.request, data, message, meta=original_meta.turn_meta(result.interview))
 
 
 # --- list / stats ----------------------------------------------------------------------------
@@ -277,12 +287,20 @@ def _form_errors(form_errors) -> dict:
 DATE_DESCRIPTION = f"ISO date, inclusive, on started_at; from {FIRST_DAY} to {LAST_DAY} (422 outside)"
 LIST_PARAMETERS = [
     OpenApiParameter("status", enum=InterviewStatus.values),
+    OpenApiParameter("review_state", enum=ReviewState.values),
     OpenApiParameter("language", enum=Language.values),
     OpenApiParameter("technical_level", enum=TechnicalLevel.values),
     OpenApiParameter("employee_id", type=uuid.UUID),
     OpenApiParameter("start_date", type=OpenApiTypes.DATE, description=DATE_DESCRIPTION),
     OpenApiParameter("end_date", type=OpenApiTypes.DATE, description=DATE_DESCRIPTION),
-    OpenApiParameter("search", type=str, description="Text contained in any message"),
+    OpenApiParameter(
+        "search",
+        type=str,
+        description=(
+            "Words in any message (PostgreSQL: full text, stemmed in the interview's language, web search "
+            "syntax; SQLite: substring). The list adds search_snippet to each item"
+        ),
+    ),
     OpenApiParameter("ordering", enum=["started_at", "-started_at", "updated_at", "-updated_at"]),
 ]
 
@@ -295,7 +313,12 @@ class InterviewListView(APIView):
             OpenApiParameter("page_size", type=int, description="Default 20, at most 100"),
         ],
         operation_id="interviews_list",
-        responses={200: envelope(InterviewOutputSerializer, many=True, listing=True), **errors_for(401, 422, 429)},
+        responses={
+            200: envelope(
+                InterviewListItemSerializer, many=True, listing=True, meta=original_meta.InterviewListMetaSerializer
+            ),
+            **errors_for(401, 422, 429),
+        },
         tags=["interviews"],
     )
     def get(self, request):
@@ -309,9 +332,22 @@ class InterviewListView(APIView):
         offset, limit, pagination = paginate(
             page=paging["page"], page_size=paging["page_size"], total=list_total(queryset)
         )
+        search = filterset.applied().get("search", "").strip()
+        if search and offset < pagination["total_items"]:
+            queryset = selectors.interview_search_narrowed(queryset, total=pagination["total_items"])
         rows = list(queryset[offset : offset + limit]) if offset < pagination["total_items"] else []
-        meta = {"pagination": pagination, "filters": filterset.applied(), "scope": str(scope_of(request.user))}
-        return success(request, [interview_data(row) for row in rows], "Interviews retrieved", meta=meta)
+        meta = {
+            "pagination": pagination,
+            "filters": filterset.applied(),
+            "scope": str(scope_of(request.user)),
+            **original_meta.list_meta(request.user),
+        }
+        if not search:
+            return success(request, [interview_data(row) for row in rows], "Interviews retrieved", meta=meta)
+        # Searched: each item says where it matched (one more query for the page).
+        snippets = selectors.interview_search_snippets(interviews=rows, text=search)
+        items = [interview_list_item_data(row, snippets.get(row.id, "")) for row in rows]
+        return success(request, items, "Interviews retrieved", meta=meta)
 
 
 class StatsOutputSerializer(serializers.Serializer):
@@ -323,31 +359,58 @@ class StatsOutputSerializer(serializers.Serializer):
     scope = serializers.CharField()
 
 
+def _counts(child) -> serializers.ListField:
+    return serializers.ListField(child=child)
+
+
+class StatsSeriesOutputSerializer(serializers.Serializer):
+    """``?series=week`` (interviews/stats.py): one entry per week in every list, aligned with ``weeks``."""
+
+    bucket = serializers.ChoiceField(choices=stats.SERIES_CHOICES)
+    weeks = _counts(serializers.DateField())
+    started = _counts(serializers.IntegerField())
+    completed = _counts(serializers.IntegerField())
+    abandoned = _counts(serializers.IntegerField())
+    completion_rate = _counts(serializers.FloatField(allow_null=True))
+    abandonment_rate = _counts(serializers.FloatField(allow_null=True))
+    average_score = _counts(serializers.FloatField(allow_null=True))
+    scored = _counts(serializers.IntegerField())
+    by_language = serializers.DictField(child=_counts(serializers.IntegerField()))
+    by_technical_level = serializers.DictField(child=_counts(serializers.IntegerField()))
+    by_plan = serializers.DictField(child=_counts(serializers.IntegerField()))
+    plan_names = serializers.DictField(child=serializers.CharField())
+    review_backlog = serializers.DictField(child=serializers.IntegerField())
+    abandoned_after_days = serializers.IntegerField()
+
+
+class StatsWithSeriesOutputSerializer(StatsOutputSerializer):
+    series = StatsSeriesOutputSerializer(required=False, help_text="Only with ?series=week")
+
+
+class StatsQuerySerializer(serializers.Serializer):
+    series = serializers.ChoiceField(choices=stats.SERIES_CHOICES, required=False, allow_blank=True)
+
+
 class InterviewStatsView(APIView):
     @extend_schema(
-        parameters=LIST_PARAMETERS,
+        parameters=[
+            *LIST_PARAMETERS,
+            OpenApiParameter(
+                "series",
+                enum=stats.SERIES_CHOICES,
+                description="Add weekly series (started, completed, rates, scores, breakdowns, review backlog)",
+            ),
+        ],
         operation_id="interviews_stats",
-        responses={200: envelope(StatsOutputSerializer), **errors_for(401, 422, 429)},
+        responses={200: envelope(StatsWithSeriesOutputSerializer), **errors_for(401, 422, 429)},
         tags=["interviews"],
     )
     def get(self, request):
-        queryset = filtered_interviews(request).qs.order_by()
-        by_status = dict.fromkeys(InterviewStatus.values, 0)
-        by_status.update(dict(queryset.values_list("status").annotate(n=Count("id"))))
-        by_language = dict.fromkeys(Language.values, 0)
-        by_language.update(dict(queryset.values_list("language").annotate(n=Count("id"))))
-        duration = ExpressionWrapper(F("completed_at") - F("started_at"), output_field=DurationField())
-        averages = queryset.aggregate(messages=Avg("message_count"))
-        ended = queryset.filter(status=InterviewStatus.COMPLETED, completed_at__isnull=False)
-        avg_duration = ended.aggregate(d=Avg(duration))["d"]
-        body = {
-            "total": sum(by_status.values()),
-            "by_status": by_status,
-            "by_language": by_language,
-            "average_duration_minutes": round(avg_duration.total_seconds() / 60, 2) if avg_duration else None,
-            "average_messages": round(averages["messages"], 2) if averages["messages"] is not None else None,
-            "scope": str(scope_of(request.user)),
-        }
+        query = validated(StatsQuerySerializer, {k: v for k, v in request.query_params.items() if k == "series"})
+        queryset = filtered_interviews(request).qs
+        body = {**stats.interview_stats(queryset=queryset), "scope": str(scope_of(request.user))}
+        if query.get("series"):
+            body["series"] = stats.interview_stats_series(queryset=queryset)
         return success(request, body, "Interview statistics")
 
 
@@ -360,19 +423,25 @@ class InterviewDetailView(InterviewObjectView):
 
     @extend_schema(
         operation_id="interviews_retrieve",
-        responses={200: envelope(InterviewDetailOutputSerializer), **errors_for(401, 403, 404, 422, 429)},
+        responses={
+            200: envelope(InterviewDetailOutputSerializer, meta=original_meta.InterviewMetaSerializer),
+            **errors_for(401, 403, 404, 422, 429),
+        },
         tags=["interviews"],
     )
     def get(self, request, interview_id):
         interview = self.get_interview(parse_uuid(interview_id))
         data = interview_data(interview)
         data["messages"] = [message_data(m) for m in selectors.interview_messages(interview=interview)]
-        return success(request, data, "Interview retrieved")
+        return success(request, data, "Interview retrieved", meta=original_meta.interview_meta(interview))
 
     @extend_schema(
         request=PatchInputSerializer,
         operation_id="interviews_update_status",
-        responses={200: envelope(InterviewOutputSerializer), **errors_for(400, 401, 403, 404, 409, 413, 422, 429)},
+        responses={
+            200: envelope(InterviewOutputSerializer, meta=original_meta.UpdateMetaSerializer),
+            **errors_for(400, 401, 403, 404, 409, 413, 422, 429),
+        },
         tags=["interviews"],
     )
     def patch(self, request, interview_id):
@@ -381,7 +450,9 @@ class InterviewDetailView(InterviewObjectView):
         bind_interview(pk)
         # Access (CHANGE_STATUS to this status) is checked by the service, under the row lock.
         interview = services.interview_status_change(interview_id=pk, status=data["status"], actor=request.user)
-        return success(request, interview_data(interview), "Interview updated")
+        # Every accepted PATCH changes what it was sent: a transition to the same status is a 409.
+        meta = original_meta.update_meta(list(data))
+        return success(request, interview_data(interview), "Interview updated", meta=meta)
 
 
 class InterviewMessagesView(InterviewObjectView):
@@ -413,7 +484,7 @@ class InterviewMessagesView(InterviewObjectView):
 
 class MigratedMessageSerializer(StrictSerializer):
     role = serializers.ChoiceField(choices=MessageRole.choices)
-    content = serializers.CharField(max_length=settings.MAX_MESSAGE_CHARS, allow_blank=False, trim_whitespace=False)
+    content = StrictCharField(max_length=settings.MAX_MESSAGE_CHARS, allow_blank=False, trim_whitespace=False)
     timestamp = serializers.DateTimeField(required=False, allow_null=True)
 
 
@@ -424,7 +495,7 @@ class MigrateOutputSerializer(serializers.Serializer):
 
 class InterviewMigrateView(APIView):
     class MigrateInputSerializer(StrictSerializer):
-        session_id = serializers.CharField(max_length=255)
+        session_id = StrictCharField(max_length=255)
         conversation_history = serializers.ListField(
             child=MigratedMessageSerializer(), allow_empty=False, max_length=settings.MIGRATE_MAX_MESSAGES
         )

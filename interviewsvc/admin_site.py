@@ -14,6 +14,7 @@ from functools import update_wrapper
 from django.contrib import admin
 from django.contrib.admin.views.main import SEARCH_VAR
 from django.http import HttpResponseBadRequest
+from django.urls import path, reverse
 
 from accounts.forms import AdminLoginForm
 
@@ -79,3 +80,21 @@ class AdminSite(admin.AdminSite):
             return response
 
         return super().admin_view(update_wrapper(guarded, view), cacheable)
+
+    def get_urls(self):
+        # Before the site's own patterns: "<app_label>/" would take "dashboard/" otherwise.
+        return [path("dashboard/", self.admin_view(self.dashboard_view), name="dashboard"), *super().get_urls()]
+
+    def dashboard_view(self, request):
+        from interviews.dashboard import dashboard_view  # the app's page; apps load after this module
+
+        return dashboard_view(request, site=self)
+
+    def index(self, request, extra_context=None):
+        from interviews.dashboard import dashboard_allowed
+
+        # The index links the dashboard for those who may open it (templates/admin/index.html).
+        if dashboard_allowed(request, site=self):
+            url = reverse("admin:dashboard", current_app=self.name)
+            extra_context = {**(extra_context or {}), "dashboard_url": url}
+        return super().index(request, extra_context)

@@ -64,15 +64,20 @@ def errors_for(*statuses: int) -> dict[int, OpenApiResponse]:
 
 
 @cache
-def envelope(data, *, many: bool = False, listing: bool = False):
-    """The success envelope around ``data`` (a serializer class, or None for ``data: null``)."""
+def envelope(data, *, many: bool = False, listing: bool = False, meta=None):
+    """The success envelope around ``data`` (a serializer class, or None for ``data: null``).
+
+    ``meta``: a ``MetaSerializer`` (``ListMetaSerializer`` for lists) subclass naming the keys
+    an endpoint adds to ``meta`` (views pass them as ``success(..., meta={...})``).
+    """
     if data is None:
         data_field = serializers.JSONField(allow_null=True)
         name = "Empty"
     else:
         data_field = data(many=many)
         name = data.__name__.removesuffix("Serializer").removesuffix("Output")
-    suffix = "ListEnvelope" if listing else "Envelope"
+    # One name per shape: a bare array of X must not share its component with one X.
+    suffix = "ListEnvelope" if listing else "ArrayEnvelope" if many else "Envelope"
     return inline_serializer(
         name=f"{name}{suffix}",
         fields={
@@ -81,6 +86,6 @@ def envelope(data, *, many: bool = False, listing: bool = False):
             "message": serializers.CharField(),
             "data": data_field,
             "errors": serializers.JSONField(allow_null=True),
-            "meta": ListMetaSerializer() if listing else MetaSerializer(),
+            "meta": (meta or (ListMetaSerializer if listing else MetaSerializer))(),
         },
     )

@@ -287,7 +287,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # No view validates partially: PATCH bodies have the same required fields as the serializer.
+    "COMPONENT_SPLIT_PATCH": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Input constraints DRF checks but drf-spectacular does not declare (interviewsvc/openapi.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "interviewsvc.openapi.postprocess"],
     "ENUM_NAME_OVERRIDES": {
         "InterviewStatusEnum": "interviews.models.InterviewStatus",
         "SuccessStatusEnum": ["success"],
@@ -382,6 +386,40 @@ else:
         }
     }
 
+# --- Background jobs (Celery; docs/operations.md, "Background jobs") -----------------------
+# The broker is the service's Redis unless CELERY_BROKER_URL names another one. Without a broker
+# tasks run in-process right after the commit that enqueued them (interviewsvc/tasks.py), so a
+# checkout needs no servers; with one, run `celery -A interviewsvc worker` and `... beat`.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+TASKS_IN_PROCESS = env.bool("TASKS_IN_PROCESS", default=not CELERY_BROKER_URL)
+# Job state (progress, files) lives in the database: no result backend to run or expire.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="interviewsvc")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Long tasks (exports) with late acks: a worker takes one message at a time, and a message a
+# worker took but never acked (it died) is redelivered after the visibility timeout, which must
+# outlast the longest task and the longest retry countdown.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=1800)
+CELERY_TASK_SOFT_TIME_LIMIT = max(1, CELERY_TASK_TIME_LIMIT - 30)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": max(3600, 2 * CELERY_TASK_TIME_LIMIT)}
+# Our LOGGING (structured JSON lines) stays in charge of the worker's output.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TIMEZONE = "UTC"
+# With a worker, the turn sweep (interviews/sweep.py) is a beat task instead of a loop in every
+# daphne process; TURN_SWEEP_IN_WEB=1 keeps the daphne loop as well (both are safe together).
+TURN_SWEEP_IN_WEB = env.bool("TURN_SWEEP_IN_WEB", default=TASKS_IN_PROCESS)
+CELERY_BEAT_SCHEDULE = {}
+if TURN_SWEEP_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["turns-sweep"] = {
+        "task": "interviews.tasks.turns_sweep",
+        "schedule": TURN_SWEEP_SECONDS,
+        # A sweep nobody ran in time is dropped: the next one does the same work.
+        "options": {"expires": TURN_SWEEP_SECONDS},
+    }
+
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 # JSON lines in production; readable key=value lines while developing.
@@ -422,3 +460,19 @@ CONTENT_SECURITY_POLICY = {
 }
 if env.bool("CSP_REPORT_ONLY", default=False):
     CONTENT_SECURITY_POLICY_REPORT_ONLY, CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY, {}
+
+# --- Error monitoring (Sentry; docs/operations.md, "Error monitoring") ----------------------
+# Off without SENTRY_DSN. Events are scrubbed before they leave the process (interviewsvc/monitoring.py).
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+ENVIRONMENT = env.str("ENVIRONMENT", default="development" if DEBUG else "production")
+SENTRY_RELEASE = env.str("SENTRY_RELEASE", default="")
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+if SENTRY_DSN:
+    from interviewsvc.monitoring import sentry_init
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=ENVIRONMENT,
+        release=SENTRY_RELEASE or None,
+        traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+    )

@@ -41,3 +41,9 @@ TURN_SWEEP_SECONDS = float(os.environ.get("TURN_SWEEP_SECONDS", "0"))
 WS_USER_RATE_LIMIT_PER_MINUTE = int(os.environ.get("WS_USER_RATE_LIMIT_PER_MINUTE", "100000"))
 WS_INTERVIEW_RATE_LIMIT_PER_MINUTE = int(os.environ.get("WS_INTERVIEW_RATE_LIMIT_PER_MINUTE", "100000"))
 WS_MAX_SOCKETS_PER_USER = int(os.environ.get("WS_MAX_SOCKETS_PER_USER", "1000"))
+# Tasks run in-process after commit even in the PostgreSQL + Redis pass: only the tests that start
+# a Celery worker send them to the broker (tests/test_tasks_worker.py), so no other test leaves
+# a message that nobody consumes.
+TASKS_IN_PROCESS = os.environ.get("TASKS_IN_PROCESS", "1") == "1"
+# No beat runs the sweep then: daphne processes started by tests sweep (when TURN_SWEEP_SECONDS > 0).
+TURN_SWEEP_IN_WEB = os.environ.get("TURN_SWEEP_IN_WEB", "1" if TASKS_IN_PROCESS else "0") == "1"

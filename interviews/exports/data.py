@@ -9,12 +9,22 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from interviews.exceptions import InterviewNotFound
-from interviews.models import Interview, InterviewMessage, InterviewSource, InterviewStatus, MessageRole
+from interviews.models import (
+    Interview,
+    InterviewMessage,
+    InterviewReview,
+    InterviewSource,
+    InterviewStatus,
+    MessageRole,
+    ReviewDecision,
+)
+from interviews.permissions import can_review
+from interviews.selectors import interview_reviews
 from interviews.serializers import iso
 
 # Rows fetched per round trip while streaming a transcript. Big enough that a 10,000-message
@@ -43,6 +53,32 @@ class Turn:
 
 
 @dataclass(frozen=True)
+class ExportReview:
+    """One review of the interview, as exports show it (docs/admin.md, "Reviewing interviews")."""
+
+    reviewer: str
+    decision: str
+    notes: str
+    score_override: int | None
+    override_reason: str
+    created_at: datetime
+
+    def as_json(self) -> dict:
+        return {
+            "reviewer": self.reviewer,
+            "decision": self.decision,
+            "notes": self.notes,
+            "score_override": self.score_override,
+            "override_reason": self.override_reason,
+            "created_at": iso(self.created_at),
+        }
+
+    @property
+    def decision_label(self) -> str:
+        return ReviewDecision(self.decision).label if self.decision in ReviewDecision.values else self.decision
+
+
+@dataclass(frozen=True)
 class ExportHeader:
     """Everything in ``InterviewExportData`` except ``conversation_history``."""
 
@@ -63,6 +99,11 @@ class ExportHeader:
     source: str  # live | migrated
     exported_at: datetime
     exported_by: str
+    # The rounded mean of the answers' scores (Interview.overall_score).
+    overall_score: int | None = None
+    review_state: str | None = None
+    # Oldest first; None when the exporter may not see reviews (employees): then no key at all.
+    reviews: tuple[ExportReview, ...] | None = None
 
     @property
     def imported(self) -> bool:
@@ -70,9 +111,9 @@ class ExportHeader:
         return self.source == InterviewSource.MIGRATED
 
     def as_json(self) -> dict:
-        """The metadata keys in the contract's order, then ``source`` (``conversation_history`` goes
-        after it)."""
-        return {
+        """The metadata keys in the contract's order, then ``source``, ``overall_score`` and, for
+        reviewers, ``review_state`` and ``reviews`` (``conversation_history`` goes after them)."""
+        data = {
             "interview_id": str(self.interview_id),
             "user_id": str(self.user_id),
             "user_name": self.user_name,
@@ -86,7 +127,12 @@ class ExportHeader:
             "language": self.language,
             "technical_level": self.technical_level,
             "source": self.source,
+            "overall_score": self.overall_score,
         }
+        if self.reviews is not None:
+            data["review_state"] = self.review_state
+            data["reviews"] = [review.as_json() for review in self.reviews]
+        return data
 
     def speaker(self, role: str) -> str:
         """Who spoke a turn, for people: the interviewer, the employee by name, or the system."""
@@ -137,6 +183,23 @@ def export_header(*, interview: Interview, exported_by, now: datetime | None = N
     end = interview.completed_at or getattr(interview, "export_last_message_at", None)
     duration = round(max((end - interview.started_at).total_seconds(), 0) / 60, 2) if end else None
     employee = interview.employee
+    reviews = None
+    # Reviews only for those who may read them (one more query); an employee's export of their
+    # own interview has no review keys at all.
+    if exported_by is not None and can_review(exported_by, interview):
+        # Prefetched per batch by ``interviews_in_order`` (bulk exports); else one query.
+        rows = getattr(interview, "export_reviews", None)
+        reviews = tuple(
+            ExportReview(
+                reviewer=display_name(r.reviewer),
+                decision=r.decision,
+                notes=r.notes,
+                score_override=r.score_override,
+                override_reason=r.override_reason,
+                created_at=r.created_at,
+            )
+            for r in (rows if rows is not None else interview_reviews(interview=interview))
+        )
     return ExportHeader(
         interview_id=interview.id,
         user_id=interview.employee_id,
@@ -155,7 +218,24 @@ def export_header(*, interview: Interview, exported_by, now: datetime | None = N
         source=interview.source,
         exported_at=now or timezone.now(),
         exported_by=exported_by.username if exported_by is not None else "",
+        overall_score=interview.overall_score,
+        review_state=interview.review_state,
+        reviews=reviews,
     )
+
+
+def export_document(header: ExportHeader, turns: Iterable[Turn]) -> dict:
+    """``InterviewExportData`` as one dict: what ``formats.render_json`` writes, key for key.
+
+    For the JSON envelope of ``POST interviews/export``, which holds the whole transcript in
+    memory (the file downloads stream it).
+    """
+    return {
+        **header.as_json(),
+        "conversation_history": [turn.as_json() for turn in turns],
+        "exported_at": iso(header.exported_at),
+        "exported_by": header.exported_by,
+    }
 
 
 def export_turns(
@@ -183,6 +263,11 @@ def interviews_in_order(ids: list[uuid.UUID], *, batch_size: int = 100) -> Itera
     """Export-ready interviews for ``ids``, in that order, ``batch_size`` per query."""
     for start in range(0, len(ids), batch_size):
         batch = ids[start : start + batch_size]
-        by_id = {i.pk: i for i in interviews_for_export().filter(pk__in=batch)}
+        reviews = Prefetch(
+            "reviews",
+            queryset=InterviewReview.objects.select_related("reviewer").order_by("created_at", "id"),
+            to_attr="export_reviews",
+        )
+        by_id = {i.pk: i for i in interviews_for_export().filter(pk__in=batch).prefetch_related(reviews)}
         # An interview deleted since the ids were read is skipped, not an error.
         yield from (by_id[pk] for pk in batch if pk in by_id)

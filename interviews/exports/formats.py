@@ -65,8 +65,21 @@ def header_rows(header: ExportHeader) -> list[tuple[str, str]]:
         ("Questions", str(header.total_questions)),
         ("Answers", str(header.total_user_responses)),
         ("Messages", str(header.total_messages)),
+        ("Overall score", f"{header.overall_score} / 100" if header.overall_score is not None else "—"),
         ("Exported", f"{human_time(header.exported_at)} by {header.exported_by}"),
     ]
+
+
+def review_texts(header: ExportHeader) -> list[tuple[str, list[str]]]:
+    """The reviews (oldest first) as (title, lines) for PDF and DOCX; [] without reviews."""
+    texts = []
+    for review in header.reviews or ():
+        title = f"{review.decision_label} · {one_line(review.reviewer)} · {human_time(review.created_at)}"
+        lines = [f"Notes: {review.notes}"] if review.notes else []
+        if review.score_override is not None:
+            lines.append(f"Score overridden to {review.score_override} / 100: {review.override_reason}")
+        texts.append((title, lines))
+    return texts
 
 
 def speaker(header: ExportHeader, turn: Turn) -> str:
@@ -325,6 +338,17 @@ def build_pdf(header: ExportHeader, turns: Iterable[Turn]) -> bytes:
             pdf.set_x(pdf.l_margin + 34)
             pdf.cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
+    if header.reviews:
+        pdf.set_font("DejaVu", "B", 12)
+        pdf.cell(0, 8, "Reviews", new_x="LMARGIN", new_y="NEXT")
+        for title, lines in review_texts(header):
+            pdf.set_font("DejaVu", "B", 9)
+            pdf.cell(0, 5, printable(title), new_x="LMARGIN", new_y="NEXT")
+            pdf.set_font("DejaVu", "", 10)
+            for text in lines:
+                for line in _wrap(pdf, printable(text), pdf.epw):
+                    pdf.cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(4)
     for turn in turns:
         pdf.ln(2)
         pdf.set_font("DejaVu", "B", 9)
@@ -353,6 +377,13 @@ def build_docx(header: ExportHeader, turns: Iterable[Turn]) -> bytes:
         cells = table.add_row().cells
         cells[0].text = label
         cells[1].text = printable(value)
+    if header.reviews:
+        document.add_heading("Reviews", level=2)
+        for title, lines in review_texts(header):
+            run = document.add_paragraph().add_run(printable(title))
+            run.bold = True
+            for text in lines:
+                document.add_paragraph(printable(text))
     document.add_heading("Conversation", level=2)
     for turn in turns:
         title = document.add_paragraph()

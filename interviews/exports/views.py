@@ -3,6 +3,9 @@
 ``format`` is this API's own query parameter, so these views do not let DRF read it as its
 renderer override (``?format=pdf`` would be a 404) nor pick a renderer from ``Accept``:
 files are chosen by ``format``, errors are always the JSON envelope.
+
+``POST interviews/export`` as JSON answers the original service's way: ``InterviewExportData``
+inside the success envelope (docs/exports.md, "POST: the envelope or the file").
 """
 
 import uuid
@@ -10,22 +13,30 @@ import uuid
 from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.views import APIView
 
 from interviews.exports.archive import archive_entries, archive_filename, zip_chunks
-from interviews.exports.data import export_header, export_interview_get, export_turns
+from interviews.exports.data import (
+    ExportHeader,
+    export_document,
+    export_header,
+    export_interview_get,
+    export_turns,
+)
 from interviews.exports.formats import EXPORT_FORMATS, FORMATS, Format, export_filename
 from interviews.exports.services import export_record
 from interviews.exports.streaming import file_response
+from interviews.meta import ExportMetaSerializer, export_meta
 from interviews.models import InterviewExport, InterviewSource
 from interviews.permissions import Action, InterviewAccessPermission, require_staff
 from interviews.views import LIST_PARAMETERS, StrictSerializer, filtered_interviews, parse_uuid, validated
+from interviewsvc.api import success
 from interviewsvc.errors import ValidationFailed
 from interviewsvc.logging import bind_interview
-from interviewsvc.schema import errors_for
+from interviewsvc.schema import envelope, errors_for
 
 
 class FileContentNegotiation(DefaultContentNegotiation):
@@ -43,22 +54,45 @@ def export_format_of(query_params) -> Format:
     return FORMATS[data["format"]]
 
 
-def single_export(request, *, interview_id: uuid.UUID, export_format: Format, check):
-    """Load, authorize (``check(interview)`` raises), record and stream one interview's file."""
+def single_export_begin(request, *, interview_id: uuid.UUID, export_format: Format, check) -> ExportHeader:
+    """Load, authorize (``check(interview)`` raises) and record one interview's export."""
     bind_interview(interview_id)
     interview = export_interview_get(interview_id=interview_id)
     check(interview)
     export_record(
         user=request.user, kind=InterviewExport.Kind.SINGLE, export_format=export_format.name, interview=interview
     )
-    header = export_header(interview=interview, exported_by=request.user)
-    chunks = export_format.render(header, export_turns(interview_id=interview.id, imported=header.imported))
+    return export_header(interview=interview, exported_by=request.user)
+
+
+def single_export(request, *, interview_id: uuid.UUID, export_format: Format, check):
+    """One interview's file, streamed."""
+    header = single_export_begin(request, interview_id=interview_id, export_format=export_format, check=check)
+    chunks = export_format.render(header, export_turns(interview_id=header.interview_id, imported=header.imported))
     return file_response(
         request,
         chunks,
-        filename=export_filename(interview.id, export_format),
+        filename=export_filename(header.interview_id, export_format),
         content_type=export_format.content_type,
     )
+
+
+def single_export_enveloped(request, *, interview_id: uuid.UUID, check):
+    """One interview's ``InterviewExportData`` in the success envelope, with the original ``meta``."""
+    header = single_export_begin(request, interview_id=interview_id, export_format=FORMATS["json"], check=check)
+    document = export_document(header, export_turns(interview_id=header.interview_id, imported=header.imported))
+    # Transcripts are personal data, in an envelope as in a file: no shared caches.
+    headers = {"Cache-Control": "private, no-store"}
+    return success(request, document, "Interview exported", meta=export_meta(header), headers=headers)
+
+
+def wants_envelope(request, *, export_format: Format, download: bool) -> bool:
+    """``POST interviews/export``: the envelope for JSON, unless the caller asked for the file
+    (``?download=1``) or accepts no JSON (``Accept: application/pdf``; no Accept, or ``*/*``,
+    accepts JSON)."""
+    if export_format.name != "json" or download:
+        return False
+    return not request.headers.get("Accept", "").strip() or request.accepts("application/json")
 
 
 # --- OpenAPI ---------------------------------------------------------------------------------
@@ -100,6 +134,30 @@ FILE_RESPONSES = {
     },
 }
 FORMAT_PARAMETER = OpenApiParameter("format", enum=EXPORT_FORMATS, description="File format; default json")
+# POST: format=json answers with the envelope, or with the file (the same media type) on request.
+POST_RESPONSES = {
+    **FILE_RESPONSES,
+    (200, "application/json"): OpenApiResponse(
+        PolymorphicProxySerializer(
+            component_name="InterviewExportJson",
+            serializers=[
+                envelope(InterviewExportDataSerializer, meta=ExportMetaSerializer),
+                InterviewExportDataSerializer,
+            ],
+            resource_type_field_name=None,
+        ),
+        description=(
+            "format=json: the success envelope with data = InterviewExportData and meta {interview_id, export_date, "
+            "language, technical_level, data_source}; with ?download=1, or an Accept header that accepts no JSON, the "
+            "bare InterviewExportData as a file download (Content-Disposition: attachment)"
+        ),
+    ),
+}
+DOWNLOAD_PARAMETER = OpenApiParameter(
+    "download",
+    type=bool,
+    description="format=json: true answers with the file download instead of the envelope; other formats are files",
+)
 
 
 # --- views -----------------------------------------------------------------------------------
@@ -114,20 +172,29 @@ class InterviewExportView(APIView):
         interview_id = serializers.UUIDField()
         format = serializers.ChoiceField(choices=EXPORT_FORMATS, default="json")
 
+    class ExportQuerySerializer(serializers.Serializer):
+        download = serializers.BooleanField(default=False)
+
     @extend_schema(
         request=ExportInputSerializer,
+        parameters=[DOWNLOAD_PARAMETER],
         operation_id="interviews_export",
-        responses={**FILE_RESPONSES, **errors_for(400, 401, 403, 404, 413, 422, 429)},
+        responses={**POST_RESPONSES, **errors_for(400, 401, 403, 404, 413, 422, 429)},
         tags=["exports"],
     )
     def post(self, request):
         data = validated(self.ExportInputSerializer, request.data)
-        return single_export(
-            request,
-            interview_id=data["interview_id"],
-            export_format=FORMATS[data["format"]],
-            check=lambda interview: InterviewAccessPermission.check(request.user, interview, Action.EXPORT),
+        query = validated(
+            self.ExportQuerySerializer, {k: v for k, v in request.query_params.items() if k == "download"}
         )
+        export_format = FORMATS[data["format"]]
+
+        def check(interview):
+            InterviewAccessPermission.check(request.user, interview, Action.EXPORT)
+
+        if wants_envelope(request, export_format=export_format, download=query["download"]):
+            return single_export_enveloped(request, interview_id=data["interview_id"], check=check)
+        return single_export(request, interview_id=data["interview_id"], export_format=export_format, check=check)
 
     @extend_schema(
         parameters=[*LIST_PARAMETERS, FORMAT_PARAMETER],

@@ -33,6 +33,11 @@ IMPORT_STATUSES = (InterviewStatus.COMPLETED, InterviewStatus.CANCELLED)
 
 
 def overall_score(interview: Interview) -> int | None:
+    """The rounded mean of the employee's answers' evaluation scores (None: none scored).
+
+    Stored as ``Interview.overall_score`` when the interview ends (completed or cancelled);
+    migration 0007 back-filled it with the same rule.
+    """
     scores = [
         s
         for s in InterviewMessage.objects.filter(
@@ -67,13 +72,15 @@ def interview_status_change(*, interview_id: uuid.UUID, status: str, actor=None)
         update_fields = ["status", "updated_at"]
         if status in ENDED:
             interview.completed_at = timezone.now()
-            update_fields.append("completed_at")
+            # Recomputed as it ends, so the stored score is right whatever happened before.
+            interview.overall_score = overall_score(interview)
+            update_fields += ["completed_at", "overall_score"]
             if interview.pending_turn is not None:
                 update_fields += pending_turn_clear(interview)
         interview.save(update_fields=update_fields)
         batch = [frames.status_changed(interview)]
         if status == InterviewStatus.COMPLETED:
-            batch.append(frames.interview_complete(interview, overall_score=overall_score(interview)))
+            batch.append(frames.interview_complete(interview, overall_score=interview.overall_score))
         events.publish_on_commit(interview.id, batch)
     return interview
 

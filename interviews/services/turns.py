@@ -261,16 +261,22 @@ def turn_reply_store(*, job: TurnJob, turn: Turn) -> Result | None:
             interview.status = InterviewStatus.COMPLETED
             interview.completed_at = timezone.now()
             fields += ["status", "completed_at"]
-        interview.save(update_fields=fields)
-        InterviewMessage.objects.bulk_create([reply])
         batch = []
         if answer is not None and turn.evaluation is not None:
             answer.evaluation = turn.evaluation.as_dict()
             InterviewMessage.objects.filter(pk=answer.pk).update(evaluation=answer.evaluation)
             batch.append(frames.evaluation(answer_id=answer.id, evaluation=answer.evaluation))
+        if turn.is_final:
+            # Stored when the interview ends (the admin list, stats and exports read it): one read
+            # of the answers' scores per interview, not one per turn (a turn reads only the recent
+            # history, however long the transcript).
+            interview.overall_score = overall_score(interview)
+            fields.append("overall_score")
+        interview.save(update_fields=fields)
+        InterviewMessage.objects.bulk_create([reply])
         batch += [frames.question(reply), frames.message(reply)]
         if turn.is_final:
-            batch.append(frames.interview_complete(interview, overall_score=overall_score(interview)))
+            batch.append(frames.interview_complete(interview, overall_score=interview.overall_score))
         events.publish_on_commit(interview.id, batch)
     if answer is None:
         return StartResult(interview=interview, message=reply, turn=turn)

@@ -95,6 +95,24 @@ def test_ws_bench_answers_over_every_socket_and_cleans_up():
     assert not database_exists(name)
 
 
+@pytest.mark.postgres
+def test_search_bench_compares_with_icontains_and_cleans_up():
+    name = f"bench_smoke_search_{os.getpid()}"
+    result = run("search_bench.py", "--messages", "4000", "--repeat", "2", "--inserts", "5", "--db-name", name)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for kind, matches in (("many", None), ("few", "20"), ("none", "0")):
+        line = re.search(rf"^{kind}\s+(\S+) \|(.*)$", result.stdout, re.MULTILINE)
+        assert line, f"no {kind} row in:\n{result.stdout}"
+        if matches is not None:
+            assert line.group(1) == matches
+        full_p50, _, _, _, icontains_p50, *_ = line.group(2).replace("|", " ").split()
+        assert float(full_p50) > 0
+        assert float(icontains_p50) > 0
+    assert int(re.search(r"^many\s+([\d,]+) \|", result.stdout, re.MULTILINE).group(1).replace(",", "")) > 100
+    assert "insert (one message" in result.stdout
+    assert not database_exists(name)
+
+
 def test_bench_refuses_a_database_not_named_bench():
     result = run("writers_bench.py", "--db-name", "test")
     assert result.returncode != 0

@@ -31,7 +31,7 @@ def test_changelist_renders_with_columns_and_scope(client, staff, org_interview,
     assert str(org_interview.id) in html
     assert str(foreign_interview.id) not in html
     assert org_interview.employee.username in html
-    for column in ("Status", "Language", "Employee", "Message count", "Duration"):
+    for column in ("Status", "Employee", "Duration", "Questions answered", "Overall score", "Review state"):
         assert column in html
 
 

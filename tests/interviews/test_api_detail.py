@@ -22,8 +22,10 @@ def test_retrieve_includes_messages_in_order(client_for, employee, django_assert
     assert response.status_code == 200
     assert data["id"] == str(interview.id)
     assert [m["sequence_number"] for m in data["messages"]] == list(range(1, 26))
+    first_id = str(InterviewMessage.objects.get(interview=interview, sequence_number=1).id)
     assert data["messages"][0] == {
-        "id": str(InterviewMessage.objects.get(interview=interview, sequence_number=1).id),
+        "id": first_id,
+        "id_message": first_id,  # the original service's name (docs/api.md)
         "role": "assistant",
         "content": "message 1",
         "sequence_number": 1,

@@ -139,9 +139,10 @@ def test_single_export_query_count_does_not_grow_with_the_transcript(
 ):
     add_messages(interview, 1200)
     client = client_for(staff)
-    # The caller, the interview with its employee and counts, the audit insert, and the
-    # message cursor (a server-side cursor on PostgreSQL, one fetchmany'd SELECT on SQLite).
-    with django_assert_max_num_queries(4):
+    # The caller, the interview with its employee and counts, its reviews (staff see them),
+    # the audit insert, and the message cursor (a server-side cursor on PostgreSQL, one
+    # fetchmany'd SELECT on SQLite).
+    with django_assert_max_num_queries(5):
         response = client.get(url(interview.id, fmt))
         body = b"".join(response.streaming_content)
     assert response.status_code == 200
@@ -170,3 +171,95 @@ def test_foreign_organization_staff_sees_interview_access_denied_not_404(client_
     response = client_for(foreign_staff).get(url(interview.id))
     assert response.status_code == 403
     assert response.json()["error_code"] == "interview_access_denied"
+
+
+# --- POST as JSON: the original service's envelope, or the file on request --------------------
+
+
+def post_export(client, interview, query="", **extra):
+    return client.post("/api/v1/interviews/export" + query, {"interview_id": str(interview.id)}, format="json", **extra)
+
+
+def test_post_json_is_the_envelope_with_the_original_meta(client_for, staff, interview, django_assert_max_num_queries):
+    client = client_for(staff)
+    # The caller, the interview with its employee and counts, its reviews, the audit insert,
+    # the messages.
+    with django_assert_max_num_queries(5):
+        response = post_export(client, interview)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response["Cache-Control"] == "private, no-store"
+    assert "Content-Disposition" not in response
+    body = response.json()
+    assert (body["status"], body["code"], body["message"], body["errors"]) == (
+        "success",
+        200,
+        "Interview exported",
+        None,
+    )
+    data, meta = body["data"], body["meta"]
+    assert data["interview_id"] == str(interview.id)
+    assert [turn["sequence_number"] for turn in data["conversation_history"]] == [1, 2, 3, 4, 5, 6]
+    assert data["exported_by"] == staff.username
+    assert meta["request_id"] == response["X-Request-ID"]
+    assert {key: meta[key] for key in ("interview_id", "export_date", "language", "technical_level")} == {
+        "interview_id": str(interview.id),
+        "export_date": data["exported_at"],
+        "language": interview.language,
+        "technical_level": interview.technical_level,
+    }
+    assert meta["data_source"] == "database"
+    record = InterviewExport.objects.get()
+    assert (record.kind, record.format, record.interview_id, record.exported_by_id) == (
+        "single",
+        "json",
+        interview.id,
+        staff.id,
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "accept", "enveloped"),
+    [
+        ("", None, True),
+        ("", "application/json", True),
+        ("", "*/*", True),
+        ("", "application/json, text/plain, */*", True),  # what the original SPA's HTTP client sends
+        ("?download=0", None, True),
+        ("?download=false", "application/json", True),
+        ("?download=1", None, False),
+        ("?download=true", "application/json", False),
+        ("", "application/octet-stream", False),
+        ("", "application/json;q=0, application/octet-stream", False),
+    ],
+)
+def test_post_json_download_or_envelope(client_for, staff, interview, query, accept, enveloped):
+    extra = {"HTTP_ACCEPT": accept} if accept is not None else {}
+    response = post_export(client_for(staff), interview, query, **extra)
+    assert response.status_code == 200
+    if enveloped:
+        assert response.json()["data"]["interview_id"] == str(interview.id)
+    else:
+        assert response["Content-Disposition"] == f'attachment; filename="interview-{interview.id}.json"'
+        assert json.loads(b"".join(response.streaming_content))["interview_id"] == str(interview.id)
+
+
+def test_post_other_formats_stay_files_whatever_is_accepted(client_for, staff, interview):
+    response = client_for(staff).post(
+        "/api/v1/interviews/export",
+        {"interview_id": str(interview.id), "format": "csv"},
+        format="json",
+        HTTP_ACCEPT="application/json",
+    )
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == f'attachment; filename="interview-{interview.id}.csv"'
+
+
+@pytest.mark.parametrize("value", ["", "maybe", "2"])
+def test_post_bad_download_is_422_before_any_interview_query(client_for, staff, interview, value):
+    with CaptureQueriesContext(connection) as queries:
+        response = post_export(client_for(staff), interview, f"?download={value}")
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "download"
+    assert interview_queries(queries) == []
+    assert not InterviewExport.objects.exists()

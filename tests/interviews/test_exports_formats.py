@@ -84,6 +84,9 @@ def test_json_is_interview_export_data(client_for, staff, interview):
         "language",
         "technical_level",
         "source",
+        "overall_score",
+        "review_state",  # for those who may read reviews (test_reviews_exports.py)
+        "reviews",
         "conversation_history",
         "exported_at",
         "exported_by",
@@ -214,9 +217,10 @@ def test_control_characters_do_not_break_pdf_or_docx(client_for, staff, intervie
 
 def test_post_export_is_the_same_file(client_for, staff, interview):
     client = client_for(staff)
-    for fmt in ("json", "csv", "md"):
+    # JSON is the envelope unless the file is asked for with ?download=1 (test_exports_api.py).
+    for fmt, query in (("json", "?download=1"), ("json", "?download=true"), ("csv", ""), ("md", "")):
         get_body, _ = download(client, interview, fmt)
-        response = client.post("/api/v1/interviews/export", {"interview_id": str(interview.id), "format": fmt})
+        response = client.post("/api/v1/interviews/export" + query, {"interview_id": str(interview.id), "format": fmt})
         assert response.status_code == 200
         assert response["Content-Disposition"] == f'attachment; filename="interview-{interview.id}.{fmt}"'
         post_body = b"".join(response.streaming_content)
@@ -224,6 +228,22 @@ def test_post_export_is_the_same_file(client_for, staff, interview):
             get_body, post_body = json.loads(get_body), json.loads(post_body)
             get_body.pop("exported_at"), post_body.pop("exported_at")
         assert post_body == get_body
-    default = client.post("/api/v1/interviews/export/", {"interview_id": str(interview.id)})
+    default = client.post("/api/v1/interviews/export/?download=1", {"interview_id": str(interview.id)})
     assert default["Content-Disposition"].endswith('.json"')
-    assert InterviewExport.objects.filter(interview=interview, kind="single").count() == 7
+    assert InterviewExport.objects.filter(interview=interview, kind="single").count() == 9
+
+
+def test_post_json_envelope_holds_the_file_document(client_for, staff, interview):
+    """``data`` is, key for key and in order, the document the JSON download writes."""
+    client = client_for(staff)
+    file_body, _ = download(client, interview, "json")
+    response = client.post("/api/v1/interviews/export", {"interview_id": str(interview.id)})
+    assert response.status_code == 200
+    assert "Content-Disposition" not in response
+    body = response.json()
+    document, enveloped = json.loads(file_body), body["data"]
+    assert list(enveloped) == list(document)
+    assert enveloped["conversation_history"] == document["conversation_history"]
+    document.pop("exported_at"), enveloped.pop("exported_at")
+    assert enveloped == document
+    assert [turn["content"] for turn in body["data"]["conversation_history"]] == [c for _, c in SPANISH]

@@ -22,6 +22,10 @@ def test_interview_data_matches_the_serializer(employee):
     closed.started_at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)  # whole seconds: no fraction
     for interview in (open_one, closed):
         assert interview_data(interview) == dict(InterviewOutputSerializer(interview).data)
+        assert list(interview_data(interview)) == list(InterviewOutputSerializer(interview).data)  # key order too
+        # The original service's names, next to ours.
+        assert interview_data(interview)["id_interview"] == str(interview.id)
+        assert interview_data(interview)["total_messages"] == interview.message_count
     assert interview_data(closed)["completed_at"] == "2026-01-02T08:04:05.678901Z"
     assert interview_data(closed)["started_at"] == "2026-01-02T03:04:05Z"
     assert interview_data(open_one)["completed_at"] is None
@@ -33,4 +37,22 @@ def test_message_data_matches_the_serializer(employee):
     evaluated.evaluation = {"score": 72, "feedback": "Clear.", "strengths": ["tools"], "weaknesses": []}
     for message in (plain, evaluated):
         assert message_data(message) == dict(MessageOutputSerializer(message).data)
+        assert list(message_data(message)) == list(MessageOutputSerializer(message).data)
+        assert message_data(message)["id_message"] == str(message.id)
     assert message_data(evaluated)["evaluation"]["score"] == 72
+
+
+def test_list_item_data_matches_the_serializer(employee):
+    from interviews.serializers import InterviewListItemSerializer, interview_list_item_data
+
+    interview = InterviewFactory(employee=employee)
+    # Not searched: exactly an Interview, no snippet key.
+    assert interview_list_item_data(interview) == dict(InterviewListItemSerializer(interview).data)
+    assert "search_snippet" not in interview_list_item_data(interview)
+    # Searched: the snippet comes last.
+    interview.search_snippet = "Uso <mark>SAP</mark> a diario"
+    rendered = InterviewListItemSerializer(interview).data
+    data = interview_list_item_data(interview, interview.search_snippet)
+    assert data == dict(rendered)
+    assert list(data) == list(rendered)
+    assert list(data)[-1] == "search_snippet"

@@ -223,6 +223,8 @@ async def test_continue_as_server_sent_events(writer, employee):
     assert result["data"]["question"] == QUESTION
     assert result["data"]["assistant_message"]["sequence_number"] == 3
     assert result["data"]["interview"]["pending_turn"] is None
+    # The original service's meta keys, as in the plain JSON answer (docs/api.md).
+    assert (result["meta"]["interview_id"], result["meta"]["question_count"]) == (str(interview.id), 2)
 
     # The same client_message_id again: the stored result, nothing written.
     response, content = await sse_post(employee, "/api/v1/interviews/continue", body)
@@ -242,6 +244,8 @@ async def test_start_as_server_sent_events(employee):
     assert (result["status"], result["code"], result["message"]) == ("success", 201, "Interview started")
     assert events[0][1]["delta"] == result["data"]["question"]
     assert result["data"]["message"]["sequence_number"] == 1
+    assert result["meta"]["interview_id"] == result["data"]["interview_id"]
+    assert (result["meta"]["session_id"], result["meta"]["language"]) == (result["data"]["interview_id"], "en")
 
 
 async def test_errors_before_the_stream_are_json_envelopes(writer, employee, other_employee):
