@@ -3,6 +3,7 @@ from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
 from accounts.authentication import LOCAL_TOKEN_CLAIM
 from accounts.models import User
+from interviews.serializers import StrictSerializer
 
 
 def token_claims_set(token, user: User) -> None:
@@ -34,14 +35,14 @@ class TokenPairOutputSerializer(serializers.Serializer):
     refresh = serializers.CharField()
 
 
-class CredentialsInputSerializer(serializers.Serializer):
+class CredentialsInputSerializer(StrictSerializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=512, trim_whitespace=False)
 
 
-class RefreshInputSerializer(serializers.Serializer):
+class RefreshInputSerializer(StrictSerializer):
     refresh = serializers.CharField(max_length=4096)
 
 
-class VerifyInputSerializer(serializers.Serializer):
+class VerifyInputSerializer(StrictSerializer):
     token = serializers.CharField(max_length=4096)

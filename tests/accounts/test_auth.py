@@ -251,3 +251,32 @@ class _jwt_settings:  # noqa: N801 - used like override_settings
     def __exit__(self, *exc):
         self.override.disable()
         self._reset()
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/auth/token", {"username": "someone", "password": PASSWORD}),
+        ("/api/v1/auth/token/refresh", {"refresh": "x.y.z"}),
+        ("/api/v1/auth/token/verify", {"token": "x.y.z"}),
+        ("/api/v1/auth/logout", {"refresh": "x.y.z"}),
+    ],
+)
+def test_auth_bodies_refuse_fields_they_do_not_declare(client_for, employee, path, body):
+    # API.md: an unknown field is a 422, checked before anything else (the schema says
+    # additionalProperties: false for these bodies too).
+    response = client_for(employee).post(path, {**body, "remember_me": True}, format="json")
+    assert response.status_code == 422, response.content
+    assert response.json()["errors"] == [{"field": "remember_me", "error": "Unknown field.", "type": "unknown_field"}]
+
+
+def test_auth_bodies_declare_that_they_take_no_other_field(client):
+    schema = client.get("/api/v1/schema/?format=json").json()
+    for path in [
+        "/api/v1/auth/token/",
+        "/api/v1/auth/token/refresh/",
+        "/api/v1/auth/token/verify/",
+        "/api/v1/auth/logout/",
+    ]:
+        ref = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        assert schema["components"]["schemas"][ref.rsplit("/", 1)[1]]["additionalProperties"] is False, path
