@@ -263,7 +263,7 @@ class _jwt_settings:  # noqa: N801 - used like override_settings
     ],
 )
 def test_auth_bodies_refuse_fields_they_do_not_declare(client_for, employee, path, body):
-    # API.md: an unknown field is a 422, checked before anything else (the schema says
+    # docs/api.md ("Envelopes and errors"): an unknown field is a 422, checked before anything else (the schema says
     # additionalProperties: false for these bodies too).
     response = client_for(employee).post(path, {**body, "remember_me": True}, format="json")
     assert response.status_code == 422, response.content
