@@ -36,6 +36,7 @@ from interviews.serializers import (
 )
 from interviews.services.turns import connection_release
 from interviewsvc.api import exception_handler, field_errors, paginate, success, success_body
+from interviewsvc.compat import guard
 from interviewsvc.errors import ValidationFailed, backend_unavailable
 from interviewsvc.logging import bind_interview
 from interviewsvc.schema import envelope, errors_for
@@ -249,6 +250,10 @@ def filtered_interviews(request):
         errors = field_errors(_form_errors(filterset.errors))
         raise ValidationFailed(f"{errors[0]['field']}: {errors[0]['error']}", errors=errors)
     return filterset
+
+
+# list_total keys its cache on Django's Query.sql_with_params(): range in interviewsvc/compat.py.
+guard(__name__)
 
 
 def list_total(queryset) -> int:

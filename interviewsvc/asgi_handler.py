@@ -10,10 +10,14 @@ chain runs in sync mode, in one hop to the request's worker thread, as under WSG
 responses (exports) are still sent by the async handler.
 """
 
-from asgiref.sync import sync_to_async
-from django.core.handlers import base
-from django.core.handlers.asgi import ASGIHandler
-from django.http import FileResponse
+from interviewsvc.compat import guard
+
+guard(__name__)  # Django's version range (interviewsvc/compat.py), before Django's internals are used
+
+from asgiref.sync import sync_to_async  # noqa: E402
+from django.core.handlers import base  # noqa: E402
+from django.core.handlers.asgi import ASGIHandler  # noqa: E402
+from django.http import FileResponse  # noqa: E402
 
 
 class SyncChainASGIHandler(ASGIHandler):

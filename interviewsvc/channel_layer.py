@@ -23,20 +23,25 @@ What this module adds:
   channel it could never unsubscribe.
 
 It reaches into channels_redis 4.3's pub/sub classes (``_shards``, ``_redis``, ``_pubsub``,
-``_do_receiving``), pinned in requirements.txt; tests/test_faults.py restarts Redis under live
-sockets on two daphne processes.
+``_do_receiving``), pinned in requirements.txt and guarded by interviewsvc/compat.py;
+tests/test_faults.py restarts Redis under live sockets on two daphne processes.
 """
 
-import asyncio
-import logging
+from interviewsvc.compat import guard
 
-from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer, RedisSingleShardConnection
-from channels_redis.utils import _wrap_close, decode_hosts
-from redis.asyncio.client import PubSub
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+# channels_redis' version range (interviewsvc/compat.py), before its private names are imported.
+guard(__name__)
+
+import asyncio  # noqa: E402
+import logging  # noqa: E402
+
+from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer, RedisSingleShardConnection  # noqa: E402
+from channels_redis.utils import _wrap_close, decode_hosts  # noqa: E402
+from redis.asyncio.client import PubSub  # noqa: E402
+from redis.asyncio.retry import Retry  # noqa: E402
+from redis.backoff import ExponentialBackoff  # noqa: E402
+from redis.exceptions import ConnectionError as RedisConnectionError  # noqa: E402
+from redis.exceptions import TimeoutError as RedisTimeoutError  # noqa: E402
 
 logger = logging.getLogger("interviewsvc.channel_layer")
 

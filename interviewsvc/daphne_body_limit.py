@@ -24,7 +24,10 @@ from django.conf import settings
 from structlog.contextvars import bound_contextvars
 
 from interviewsvc.asgi_limits import payload_too_large
+from interviewsvc.compat import guard
 from interviewsvc.logging import request_id_from
+
+guard(__name__)  # daphne's and Twisted's version ranges: interviewsvc/compat.py
 
 logger = logging.getLogger("interviewsvc.limits")
 

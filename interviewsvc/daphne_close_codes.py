@@ -7,6 +7,10 @@ protocol codes (RFC 6455 §7.4.1, IANA), so for them the close frame is sent as 
 would send it, without that check. Other servers (uvicorn, the test communicator) need nothing.
 """
 
+from interviewsvc.compat import guard
+
+guard(__name__)  # daphne's version range: interviewsvc/compat.py
+
 PROTOCOL_CLOSE_CODES = frozenset({1001, 1008, 1009, 1011, 1012, 1013})
 
 

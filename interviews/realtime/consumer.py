@@ -52,6 +52,7 @@ from interviews.realtime import audio, auth, frames, limits, quotas
 from interviews.realtime.limits import InvalidFrame
 from interviews.serializers import interview_data
 from interviews.services.turns import db_async
+from interviewsvc.compat import guard
 from interviewsvc.errors import ServiceError, backend_unavailable
 from interviewsvc.logging import bind_interview, bind_request, bind_user, request_id_from
 
@@ -83,6 +84,10 @@ def _waiting_question(*, interview_id: uuid.UUID) -> dict:
 
 def _interview(*, interview_id: uuid.UUID) -> dict:
     return interview_data(selectors.interview_get(interview_id=interview_id))
+
+
+# dispatch below copies Channels 4.3's: its version range is checked here (interviewsvc/compat.py).
+guard(__name__)
 
 
 class InterviewConsumer(AsyncJsonWebsocketConsumer):
