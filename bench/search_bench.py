@@ -48,6 +48,7 @@ from bench._support import (
     machine,
     percentile,
 )
+from bench.rest_bench import USERS_SQL, UUID7_SQL  # the same employees and uuid7 as the REST bench
 
 MESSAGES_PER_INTERVIEW = 10
 FEW_INTERVIEWS = 20
@@ -61,22 +62,6 @@ SEARCHES = {
     "few": ["kubernetes", "contabilizaciones", "ornithopter", "ornitóptero"],
     "none": ["blockchain", "ornitorrinco", "zeppelin hangar", "criptomonedas"],
 }
-
-UUID7_SQL = """
-CREATE FUNCTION pg_temp.bench_uuid7(ts timestamptz) RETURNS uuid LANGUAGE sql VOLATILE AS $$
-  SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
-    PLACING substring(int8send(floor(extract(epoch FROM ts) * 1000)::bigint) FROM 3) FROM 1 FOR 6),
-    52, 1), 53, 1), 'hex')::uuid
-$$
-"""
-
-USERS_SQL = """
-INSERT INTO accounts_user (password, is_superuser, username, first_name, last_name, email, is_staff,
-                           is_active, date_joined, employee_id, role, organization_id)
-SELECT '!', false, 'bench-e-' || i, 'Empleado', 'Nº ' || i, '', false, true, now(), gen_random_uuid(),
-       'employee', %(org)s
-FROM generate_series(1, %(employees)s) AS i
-"""
 
 # Interview i starts i minutes ago; odd ones are in English. The columns named here are set;
 # every other one is copied from a template row saved through the ORM (so columns added later
