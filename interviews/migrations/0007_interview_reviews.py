@@ -2,10 +2,10 @@
 
 1. ``Interview.overall_score`` (the rounded mean of the answers' evaluation scores, kept by the
    services from now on) and ``Interview.review_state``; ``InterviewReview``, append-only.
-2. Back-fills ``overall_score`` for the interviews that already have evaluated answers, with
-   the same rule as ``interviews.services.overall_score`` (Python's ``round`` of the mean of
-   the numeric scores of the employee's answers). The scores are read once, in interview
-   order, a chunk at a time; the interviews are updated in batches.
+2. Back-fills ``overall_score`` for the ended (completed or cancelled) interviews that have
+   evaluated answers, with the same rule as ``interviews.services.overall_score`` (Python's
+   ``round`` of the mean of the numeric scores of the employee's answers). The scores are read
+   once, in interview order, a chunk at a time; the interviews are updated in batches.
 """
 
 import django.db.models.deletion
@@ -30,7 +30,8 @@ def backfill_overall_scores(apps, schema_editor) -> int:
     message_model = apps.get_model("interviews", "InterviewMessage")
     rows = (
         message_model.objects.using(alias)
-        .filter(role="user", evaluation__isnull=False)
+        # Ended interviews only: a running one gets its score when it ends, like new ones.
+        .filter(role="user", evaluation__isnull=False, interview__status__in=["completed", "cancelled"])
         .order_by("interview_id", "sequence_number")
         .values_list("interview_id", "evaluation__score")
         .iterator(chunk_size=5000)

@@ -42,10 +42,15 @@ def test_backfill_stores_the_rounded_mean_as_the_services_compute_it(employee, m
         interviews[name] = interview
     # An assistant message with an evaluation does not count.
     InterviewMessage.objects.filter(interview=interviews["one"], role="assistant").update(evaluation={"score": 0})
+    # A running interview gets its score when it ends, as new ones do.
+    running = InterviewFactory(employee=employee, status=InterviewStatus.IN_PROGRESS)
+    add_messages(running, 2)
+    evaluate(running, [90])
 
     stored = backfill(apps, SimpleNamespace(connection=connection))
 
     assert stored == 4
+    assert Interview.objects.get(pk=running.pk).overall_score is None
     for name, (_, expected) in cases.items():
         interview = Interview.objects.get(pk=interviews[name].pk)
         assert interview.overall_score == expected, name
