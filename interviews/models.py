@@ -96,7 +96,12 @@ class Interview(models.Model):
     overall_score = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
     # Derived from the latest InterviewReview (``interviews.services.reviews``); never set by hand.
     review_state = models.CharField(
-        max_length=16, choices=ReviewState.choices, default=ReviewState.UNREVIEWED, editable=False
+        max_length=16,
+        choices=ReviewState.choices,
+        default=ReviewState.UNREVIEWED,
+        # In the database too: rows written with SQL (bench/, imports by hand) start unreviewed.
+        db_default=ReviewState.UNREVIEWED,
+        editable=False,
     )
     started_at = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
