@@ -82,48 +82,30 @@ EMPTY_IS_ABSENT = {
 }
 SEARCH_MAX_LENGTH = 200  # InterviewFilter.search
 
+# Operations a stateful client can go on to with an interview id, and where each takes it.
+LINKED_OPERATIONS = {
+    "ContinueInterview": ("interviews_continue", "requestBody"),
+    "GetInterview": ("interviews_retrieve", "parameters"),
+    "ChangeStatus": ("interviews_update_status", "parameters"),
+    "GetMessages": ("interviews_messages", "parameters"),
+    "ExportInterview": ("interviews_export", "requestBody"),
+    "DownloadInterview": ("interviews_export_one", "parameters"),
+}
+
+
+def interview_links(pointer: str, names) -> dict:
+    """OpenAPI links to ``names`` (keys of LINKED_OPERATIONS), passing the id at ``pointer``."""
+    links = {}
+    for name in names:
+        operation_id, where = LINKED_OPERATIONS[name]
+        links[name] = {"operationId": operation_id, where: {"interview_id": f"$response.body#{pointer}"}}
+    return links
+
+
 # From start, where a stateful client goes with the interview it got (start is 201).
-START_LINKS = {
-    "ContinueInterview": {
-        "operationId": "interviews_continue",
-        "requestBody": {"interview_id": "$response.body#/data/interview_id"},
-    },
-    "GetInterview": {
-        "operationId": "interviews_retrieve",
-        "parameters": {"interview_id": "$response.body#/data/interview_id"},
-    },
-    "ChangeStatus": {
-        "operationId": "interviews_update_status",
-        "parameters": {"interview_id": "$response.body#/data/interview_id"},
-    },
-    "GetMessages": {
-        "operationId": "interviews_messages",
-        "parameters": {"interview_id": "$response.body#/data/interview_id"},
-    },
-    "ExportInterview": {
-        "operationId": "interviews_export",
-        "requestBody": {"interview_id": "$response.body#/data/interview_id"},
-    },
-    "DownloadInterview": {
-        "operationId": "interviews_export_one",
-        "parameters": {"interview_id": "$response.body#/data/interview_id"},
-    },
-}
+START_LINKS = interview_links("/data/interview_id", LINKED_OPERATIONS)
 # From continue (and the reads), the same interview again: the conversation goes on.
-INTERVIEW_LINKS = {
-    "ContinueInterview": {
-        "operationId": "interviews_continue",
-        "requestBody": {"interview_id": "$response.body#/data/interview/id"},
-    },
-    "ChangeStatus": {
-        "operationId": "interviews_update_status",
-        "parameters": {"interview_id": "$response.body#/data/interview/id"},
-    },
-    "ExportInterview": {
-        "operationId": "interviews_export",
-        "requestBody": {"interview_id": "$response.body#/data/interview/id"},
-    },
-}
+INTERVIEW_LINKS = interview_links("/data/interview/id", ["ContinueInterview", "ChangeStatus", "ExportInterview"])
 LINKS = {"interviews_start": ("201", START_LINKS), "interviews_continue": ("200", INTERVIEW_LINKS)}
 
 
