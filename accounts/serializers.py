@@ -3,7 +3,7 @@ from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
 from accounts.authentication import LOCAL_TOKEN_CLAIM
 from accounts.models import User
-from interviews.serializers import StrictSerializer
+from interviewsvc.api import StrictSerializer
 
 
 def token_claims_set(token, user: User) -> None:

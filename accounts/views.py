@@ -19,7 +19,7 @@ from accounts.serializers import (
     UserOutputSerializer,
     VerifyInputSerializer,
 )
-from interviewsvc.api import success
+from interviewsvc.api import success, validated
 from interviewsvc.errors import ServiceError
 from interviewsvc.schema import envelope, errors_for
 
@@ -36,12 +36,6 @@ class TokenInvalid(ServiceError):
     default_message = "Token is invalid, expired or revoked."
 
 
-def _validated(serializer_class, request):
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 class TokenObtainView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -52,7 +46,7 @@ class TokenObtainView(APIView):
         tags=["auth"],
     )
     def post(self, request):
-        data = _validated(CredentialsInputSerializer, request)
+        data = validated(CredentialsInputSerializer, request.data)
         # django-axes (first in AUTHENTICATION_BACKENDS) refuses a locked-out login before any
         # password is checked, and counts this failure; it flags the request it was given.
         user = authenticate(request, username=data["username"], password=data["password"])
@@ -74,7 +68,7 @@ class TokenRefreshView(APIView):
         tags=["auth"],
     )
     def post(self, request):
-        data = _validated(RefreshInputSerializer, request)
+        data = validated(RefreshInputSerializer, request.data)
         serializer = TokenRefreshSerializer(data={"refresh": data["refresh"]})
         try:
             serializer.is_valid(raise_exception=True)
@@ -99,7 +93,7 @@ class TokenVerifyView(APIView):
         tags=["auth"],
     )
     def post(self, request):
-        data = _validated(VerifyInputSerializer, request)
+        data = validated(VerifyInputSerializer, request.data)
         try:
             token = UntypedToken(data["token"])
             if token.get("token_type") == "refresh":
@@ -118,7 +112,7 @@ class LogoutView(APIView):
         tags=["auth"],
     )
     def post(self, request):
-        data = _validated(RefreshInputSerializer, request)
+        data = validated(RefreshInputSerializer, request.data)
         try:
             token = RefreshToken(data["refresh"])
         except TokenError as exc:

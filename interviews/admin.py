@@ -8,12 +8,11 @@ from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from accounts.models import Role
 from interviews import admin_review, selectors
 from interviews.engine.plans import LANGUAGES, LEVELS, builtin_plan_data, plan_spec
 from interviews.exports.admin import ExportActionForm, export_selected_interviews
 from interviews.models import Interview, InterviewPlan, InterviewSource
-from interviews.permissions import can_review, scope_filter
+from interviews.permissions import can_review, is_admin_reviewer, may_change_any_status, scope_filter
 from interviews.services import ALLOWED_TRANSITIONS, interview_plan_save, interview_status_change
 from interviews.services.reviews import interview_review_claim, interview_review_create
 from interviewsvc.errors import ServiceError
@@ -203,13 +202,13 @@ class InterviewAdmin(admin.ModelAdmin):
     # Application roles, not Django model permissions, decide who reviews: staff read,
     # admins also change status, only superusers delete. Objects are already scoped above.
     def has_module_permission(self, request) -> bool:
-        return _is_reviewer(request.user)
+        return is_admin_reviewer(request.user)
 
     def has_view_permission(self, request, obj=None) -> bool:
-        return _is_reviewer(request.user)
+        return is_admin_reviewer(request.user)
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return request.user.is_superuser or request.user.role == Role.ADMIN
+        return may_change_any_status(request.user)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return request.user.is_superuser
@@ -226,10 +225,6 @@ class InterviewAdmin(admin.ModelAdmin):
                 interview_status_change(interview_id=obj.id, status=obj.status, actor=request.user)
             except ServiceError as exc:
                 self.message_user(request, exc.message, level=messages.ERROR)
-
-
-def _is_reviewer(user) -> bool:
-    return user.is_active and user.is_staff and (user.is_superuser or user.role in (Role.STAFF, Role.ADMIN))
 
 
 @admin.register(InterviewPlan)

@@ -8,7 +8,7 @@ The page only renders the numbers into a ``json_script`` block; the vendored Cha
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 
-from interviews import selectors, stats
+from interviews import selectors
 from interviews.filters import InterviewFilter
 from interviews.models import Interview, Language, ReviewState, TechnicalLevel
 from interviews.permissions import scope_of
@@ -40,8 +40,8 @@ def dashboard_view(request, *, site) -> TemplateResponse:
     }
     if not filterset.is_valid():
         return TemplateResponse(request, "admin/interviews/dashboard.html", context, status=400)
-    totals = stats.interview_stats(queryset=filterset.qs)
-    series = stats.interview_stats_series(queryset=filterset.qs)
+    totals = selectors.interview_stats(queryset=filterset.qs, series=True)
+    series = totals.pop("series")
     context |= {
         "totals": totals,
         "series": series,

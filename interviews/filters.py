@@ -1,13 +1,19 @@
-"""The interview list's query parameters: one FilterSet, shared by list, stats and bulk export."""
+"""The interview list's query parameters: one FilterSet, shared by list, stats, bulk export and
+the dashboard, and their OpenAPI description."""
 
+import uuid
 from datetime import UTC, date, datetime, time, timedelta
 
 import django_filters
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
 
 from interviews.models import Interview, InterviewStatus, Language, ReviewState, TechnicalLevel
-from interviews.selectors import interview_search
+from interviews.permissions import Scope, scope_of
+from interviews.selectors import interview_list_visible_to, interview_search
+from interviewsvc.api import filterset_validated
 from interviewsvc.compat import guard
 
 # InterviewFilter.get_form_class relies on django-filter's: range in interviewsvc/compat.py.
@@ -81,3 +87,36 @@ class InterviewFilter(django_filters.FilterSet):
         return {
             k: (str(v) if v is not None else None) for k, v in self.form.cleaned_data.items() if v not in (None, "")
         }
+
+
+def interview_list_filtered(request) -> InterviewFilter:
+    """The caller's interviews narrowed by the request's list parameters (422 when invalid).
+
+    Employees' ``employee_id`` filter is ignored: they only ever see their own.
+    """
+    params = request.query_params.copy()
+    if scope_of(request.user) is Scope.OWN:
+        params.pop("employee_id", None)
+    return filterset_validated(InterviewFilter(params, queryset=interview_list_visible_to(user=request.user)))
+
+
+DATE_DESCRIPTION = f"ISO date, inclusive, on started_at; from {FIRST_DAY} to {LAST_DAY} (422 outside)"
+# The list parameters as the OpenAPI schema shows them (list, stats, bulk export).
+LIST_PARAMETERS = [
+    OpenApiParameter("status", enum=InterviewStatus.values),
+    OpenApiParameter("review_state", enum=ReviewState.values),
+    OpenApiParameter("language", enum=Language.values),
+    OpenApiParameter("technical_level", enum=TechnicalLevel.values),
+    OpenApiParameter("employee_id", type=uuid.UUID),
+    OpenApiParameter("start_date", type=OpenApiTypes.DATE, description=DATE_DESCRIPTION),
+    OpenApiParameter("end_date", type=OpenApiTypes.DATE, description=DATE_DESCRIPTION),
+    OpenApiParameter(
+        "search",
+        type=str,
+        description=(
+            "Words in any message (PostgreSQL: full text, stemmed in the interview's language, web search "
+            "syntax; SQLite: substring). The list adds search_snippet to each item"
+        ),
+    ),
+    OpenApiParameter("ordering", enum=ORDERINGS),
+]

@@ -34,6 +34,24 @@ class Scope(StrEnum):
 OWNER_STATUSES = {InterviewStatus.PAUSED, InterviewStatus.IN_PROGRESS, InterviewStatus.CANCELLED}
 
 
+def is_reviewer(user) -> bool:
+    """Staff, admins and superusers: the roles that review, read across their organization and
+    export in bulk. What they reach is still :func:`scope_of`'s (no organization, no wildcard)."""
+    return user.is_superuser or user.role in (Role.STAFF, Role.ADMIN)
+
+
+def is_admin_reviewer(user) -> bool:
+    """May use the interview pages of Django admin: an active staff account (Django's own gate
+    to admin) with a reviewing role. Interviews, the dashboard and the export log all ask this."""
+    return user.is_active and user.is_staff and is_reviewer(user)
+
+
+def may_change_any_status(user) -> bool:
+    """Admins and superusers make any status transition (the API's PATCH and Django admin);
+    employees only ``OWNER_STATUSES`` of their own interviews, staff none."""
+    return user.is_superuser or user.role == Role.ADMIN
+
+
 def scope_of(user) -> Scope:
     """The widest set of interviews ``user`` may read.
 
@@ -42,7 +60,7 @@ def scope_of(user) -> Scope:
     """
     if user.is_superuser:
         return Scope.ALL
-    if user.role in (Role.STAFF, Role.ADMIN) and user.organization_id is not None:
+    if is_reviewer(user) and user.organization_id is not None:
         return Scope.ORGANIZATION
     return Scope.OWN
 
@@ -99,7 +117,7 @@ class InterviewAccessPermission(BasePermission):
                 raise PermissionDenied("Only the interviewee may answer; you may observe this interview.")
             return
         if action is Action.CHANGE_STATUS:
-            if user.is_superuser or user.role == Role.ADMIN:
+            if may_change_any_status(user):
                 return
             if is_owner(user, interview) and (target_status is None or target_status in OWNER_STATUSES):
                 return
@@ -118,14 +136,10 @@ def can_review(user, interview) -> bool:
     interview's organization; employees never see them, not even on their own interview."""
     if user.is_superuser:
         return True
-    return (
-        user.role in (Role.STAFF, Role.ADMIN)
-        and user.organization_id is not None
-        and interview.organization_id == user.organization_id
-    )
+    return is_reviewer(user) and user.organization_id is not None and interview.organization_id == user.organization_id
 
 
 def require_staff(user) -> None:
     """Bulk operations across interviews (bulk export) are for staff, admins and superusers."""
-    if not (user.is_superuser or user.role in (Role.STAFF, Role.ADMIN)):
+    if not is_reviewer(user):
         raise PermissionDenied("Only staff and admins may do this.")

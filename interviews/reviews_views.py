@@ -6,10 +6,10 @@ from rest_framework import serializers
 from interviews import selectors
 from interviews.models import ReviewDecision
 from interviews.permissions import Action
-from interviews.serializers import ReviewOutputSerializer, StrictCharField, StrictSerializer, review_data
+from interviews.serializers import ReviewOutputSerializer, review_data
 from interviews.services.reviews import NOTES_MAX_CHARS, REASON_MAX_CHARS, interview_review_create
-from interviews.views import InterviewObjectView, parse_uuid, validated
-from interviewsvc.api import success
+from interviews.views import InterviewObjectView
+from interviewsvc.api import StrictCharField, StrictSerializer, parse_uuid, success, validated
 from interviewsvc.logging import bind_interview
 from interviewsvc.schema import MetaSerializer, envelope, errors_for
 

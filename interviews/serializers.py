@@ -13,6 +13,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from interviews.models import Interview, InterviewMessage, InterviewReview, ReviewDecision, ReviewState
+from interviewsvc.api import StrictCharField
 
 
 class EvaluationSerializer(serializers.Serializer):
@@ -226,28 +227,6 @@ def interview_data(interview: Interview) -> dict:
 
 
 # --- input fields shared by REST and the socket ------------------------------------------------
-
-
-class StrictSerializer(serializers.Serializer):
-    """An input serializer that refuses fields it does not declare (422 ``unknown_field``)."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {name: [serializers.ErrorDetail("Unknown field.", code="unknown_field")] for name in unknown}
-                )
-        return super().to_internal_value(data)
-
-
-class StrictCharField(serializers.CharField):
-    """A string field that takes only JSON strings (DRF's turns numbers into text)."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class AnswerText(StrictCharField):

@@ -1,13 +1,13 @@
-from interviews import reviews_views, views
+from interviews import import_views, list_views, reviews_views, views
 from interviews.exports import views as export_views
 from interviewsvc.routes import route
 
 urlpatterns = [
     route("interviews/start", views.InterviewStartView.as_view(), name="interview-start"),
     route("interviews/continue", views.InterviewContinueView.as_view(), name="interview-continue"),
-    route("interviews/migrate", views.InterviewMigrateView.as_view(), name="interview-migrate"),
-    route("interviews/stats", views.InterviewStatsView.as_view(), name="interview-stats"),
-    route("interviews", views.InterviewListView.as_view(), name="interview-list"),
+    route("interviews/migrate", import_views.InterviewMigrateView.as_view(), name="interview-migrate"),
+    route("interviews/stats", list_views.InterviewStatsView.as_view(), name="interview-stats"),
+    route("interviews", list_views.InterviewListView.as_view(), name="interview-list"),
     # Before "interviews/{interview_id}", which would otherwise take "export" for an id.
     route("interviews/export", export_views.InterviewExportView.as_view(), name="interview-export"),
     route("interviews/{interview_id}", views.InterviewDetailView.as_view(), name="interview-detail"),

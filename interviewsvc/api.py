@@ -1,7 +1,11 @@
-"""The response envelope, the exception handler and the pagination: one place each.
+"""The request and response helpers every app's views use: one place each.
 
-Success: ``{status, code, message, data, errors: null, meta}``.
-Error:   ``{status: "error", code, error_code, message, data: null, errors: [...], meta}``.
+- The response envelope. Success: ``{status, code, message, data, errors: null, meta}``.
+  Error: ``{status: "error", code, error_code, message, data: null, errors: [...], meta}``.
+- The exception handler that turns every error into that envelope.
+- Input: ``StrictSerializer`` (unknown fields are a 422), ``validated``, ``parse_uuid``, the
+  ``page``/``page_size`` parameters and ``filterset_validated`` for list filters.
+- Pagination.
 """
 
 import logging
@@ -14,10 +18,11 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework_simplejwt.exceptions import InvalidToken
 
-from interviewsvc.errors import ServiceError, backend_unavailable
+from interviewsvc.errors import ServiceError, ValidationFailed, backend_unavailable
 
 logger = logging.getLogger("interviewsvc.api")
 
@@ -195,6 +200,73 @@ def exception_handler(exc, context):
         headers.setdefault("WWW-Authenticate", 'Bearer realm="api"')
     body = error_body(request, status=status, error_code=code, message=message, errors=errors)
     return Response(body, status=status, headers=headers)
+
+
+# --- input -----------------------------------------------------------------------------------
+
+
+class StrictSerializer(serializers.Serializer):
+    """An input serializer that refuses fields it does not declare (422 ``unknown_field``)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: [serializers.ErrorDetail("Unknown field.", code="unknown_field")] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    """A string field that takes only JSON strings (DRF's turns numbers into text)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def validated(serializer_class, data) -> dict:
+    """``data`` validated by ``serializer_class``; a ``ValidationError`` (422) otherwise."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def parse_uuid(value: str, field: str = "interview_id") -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise ValidationFailed(
+            f"{field}: Must be a valid UUID.",
+            errors=[{"field": field, "error": "Must be a valid UUID.", "type": "invalid_uuid"}],
+        ) from exc
+
+
+class PageQuerySerializer(serializers.Serializer):
+    """``page`` and ``page_size`` of every list."""
+
+    page = serializers.IntegerField(min_value=1, default=1)
+    page_size = serializers.IntegerField(min_value=1, max_value=100, default=20)
+
+
+def page_params(request) -> dict:
+    """The request's ``page`` and ``page_size``, validated (other parameters are the filters')."""
+    return validated(PageQuerySerializer, {k: v for k, v in request.query_params.items() if k in ("page", "page_size")})
+
+
+def filterset_validated(filterset):
+    """``filterset`` if its parameters are valid; a 422 naming the first bad one otherwise."""
+    if not filterset.is_valid():
+        errors = field_errors(
+            {
+                field: [serializers.ErrorDetail(e["message"], code=e["code"] or "invalid") for e in errs]
+                for field, errs in filterset.errors.get_json_data().items()
+            }
+        )
+        raise ValidationFailed(f"{errors[0]['field']}: {errors[0]['error']}", errors=errors)
+    return filterset
 
 
 # --- pagination ------------------------------------------------------------------------------

@@ -78,8 +78,8 @@ PATCHES: tuple[Patch, ...] = (
         "Channels' AsyncConsumer.dispatch against the override, and bench/ws_bench.py",
     ),
     Patch(
-        "interviews.views",
-        "list_total keys its count cache on Query.sql_with_params()",
+        "interviews.selectors",
+        "interview_count keys its count cache on Query.sql_with_params()",
         "Django",
         ">=5.2,<5.3",
         "tests/interviews/test_api_list_count.py (equal filters must give equal cache keys)",

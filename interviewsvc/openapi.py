@@ -54,7 +54,7 @@ class ListFieldInput(OpenApiSerializerFieldExtension):
 class StrictSerializerInput(OpenApiSerializerExtension):
     """``StrictSerializer`` refuses fields it does not declare: ``additionalProperties: false``."""
 
-    target_class = "interviews.serializers.StrictSerializer"
+    target_class = "interviewsvc.api.StrictSerializer"
     match_subclasses = True
 
     def map_serializer(self, auto_schema, direction):
@@ -112,7 +112,7 @@ LINKS = {"interviews_start": ("201", START_LINKS), "interviews_continue": ("200"
 TURN_OPERATIONS = {"interviews_start", "interviews_continue"}
 # Query parameters validated by a serializer: their bounds come from its fields.
 QUERY_SERIALIZERS = {
-    "interviews_list": ("interviews.views.ListQuerySerializer",),
+    "interviews_list": ("interviewsvc.api.PageQuerySerializer",),
     "interviews_messages": ("interviews.views.InterviewMessagesView", "QuerySerializer"),
 }
 # A review's cross-field rule (interviews/services/reviews.py): a score override comes with a

@@ -3,6 +3,8 @@
 Every variable is documented in ``.env.example``. Defaults are safe for a local checkout
 (SQLite, in-memory channel layer); nothing starts without a SECRET_KEY, and with DEBUG off
 the security settings default to their production values (docs/operations.md, "Security").
+
+Size: one module, as Django expects of settings.
 """
 
 import ipaddress

@@ -22,6 +22,9 @@ run of them is one quoted user message (:func:`_quoted`; docs/engine.md, "Import
 
 One :class:`openai.AsyncOpenAI` client per event loop (:func:`client`), reused across turns so
 connections are kept alive; it is rebuilt when its settings change.
+
+Size: one provider: the request, the stream parser, the retries and the imported-turn quoting
+are read together when the model's API changes.
 """
 
 import asyncio

@@ -12,12 +12,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from accounts.models import Role
 from interviews.exports.archive import archive_entries, archive_filename, zip_chunks
 from interviews.exports.formats import FORMATS
 from interviews.exports.services import export_record
 from interviews.exports.streaming import file_response
 from interviews.models import ExportFormat, InterviewExport
+from interviews.permissions import is_admin_reviewer
 
 
 class ExportActionForm(ActionForm):
@@ -48,10 +48,6 @@ def export_selected_interviews(modeladmin, request, queryset: QuerySet):
     export_record(user=request.user, kind=InterviewExport.Kind.ADMIN, export_format=name, interview_ids=ids)
     entries = archive_entries(interview_ids=ids, export_format=export_format, exported_by=request.user, now=now)
     return file_response(request, zip_chunks(entries), filename=archive_filename(now), content_type="application/zip")
-
-
-def _is_reviewer(user) -> bool:
-    return user.is_active and user.is_staff and (user.is_superuser or user.role in (Role.STAFF, Role.ADMIN))
 
 
 @admin.register(InterviewExport)
@@ -92,10 +88,10 @@ class InterviewExportAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">{}</a>', url, obj.interview_id)
 
     def has_module_permission(self, request) -> bool:
-        return _is_reviewer(request.user)
+        return is_admin_reviewer(request.user)
 
     def has_view_permission(self, request, obj=None) -> bool:
-        return _is_reviewer(request.user)
+        return is_admin_reviewer(request.user)
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -11,6 +11,8 @@ Text formats (json, md, txt, csv) are generators that never hold more than one b
 libraries build whole in memory before writing them out; they still read the turns through
 the same iterator, so the database rows are never all loaded at once (see docs/exports.md for
 the memory this costs).
+
+Size: the six formats share the escaping rules above; one module keeps them side by side.
 """
 
 import csv

@@ -29,11 +29,11 @@ from interviews.exports.data import (
 from interviews.exports.formats import EXPORT_FORMATS, FORMATS, Format, export_filename
 from interviews.exports.services import export_record
 from interviews.exports.streaming import file_response
+from interviews.filters import LIST_PARAMETERS, interview_list_filtered
 from interviews.meta import ExportMetaSerializer, export_meta
 from interviews.models import InterviewExport, InterviewSource
 from interviews.permissions import Action, InterviewAccessPermission, require_staff
-from interviews.views import LIST_PARAMETERS, StrictSerializer, filtered_interviews, parse_uuid, validated
-from interviewsvc.api import success
+from interviewsvc.api import StrictSerializer, parse_uuid, success, validated
 from interviewsvc.errors import ValidationFailed
 from interviewsvc.logging import bind_interview
 from interviewsvc.schema import envelope, errors_for
@@ -208,7 +208,7 @@ class InterviewExportView(APIView):
     def get(self, request):
         export_format = export_format_of(request.query_params)
         require_staff(request.user)
-        filterset = filtered_interviews(request)
+        filterset = interview_list_filtered(request)
         queryset = filterset.qs
         if "ordering" not in filterset.applied():
             queryset = queryset.order_by("-started_at", "-id")

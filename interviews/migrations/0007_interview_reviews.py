@@ -3,7 +3,7 @@
 1. ``Interview.overall_score`` (the rounded mean of the answers' evaluation scores, kept by the
    services from now on) and ``Interview.review_state``; ``InterviewReview``, append-only.
 2. Back-fills ``overall_score`` for the ended (completed or cancelled) interviews that have
-   evaluated answers, with the same rule as ``interviews.services.overall_score`` (Python's
+   evaluated answers, with the same rule as ``interviews.services.interview_overall_score`` (Python's
    ``round`` of the mean of the numeric scores of the employee's answers). The scores are read
    once, in interview order, a chunk at a time; the interviews are updated in batches.
 """

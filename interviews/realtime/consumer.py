@@ -34,6 +34,9 @@ later). While Redis restarts, the layer (``interviewsvc.channel_layer``) keeps t
 rejoins the group; ``layer_reconnected`` then sends, as ``message`` frames, every message stored
 after the last one this socket was sent (and the status if it changed), so nothing persisted is
 missed.
+
+Size: one consumer class; its frame handlers, limits and fault handling are one state machine
+per socket (the frames, credentials, limits, quotas and audio are already modules of their own).
 """
 
 import asyncio

@@ -30,6 +30,8 @@ atomic.
   when it closes; the sockets of a process that died lapse with their lease.
 - Redis unreachable or failing: everything is allowed (fail open, as the REST throttles do),
   logged once per outage. A socket opened meanwhile takes its place at its next renewal.
+
+Size: two Redis Lua scripts with the Python that calls them, one per kind of quota.
 """
 
 import asyncio

@@ -10,9 +10,9 @@ from interviews.services.interviews import (
     ENDED,
     IMPORT_STATUSES,
     interview_migrate,
+    interview_overall_score,
     interview_plan_save,
     interview_status_change,
-    overall_score,
 )
 from interviews.services.messages import (
     MessageDraft,
@@ -50,10 +50,10 @@ __all__ = [
     "interview_message_append",
     "interview_messages_append",
     "interview_migrate",
+    "interview_overall_score",
     "interview_plan_save",
     "interview_start",
     "interview_status_change",
-    "overall_score",
     "turn_answer_store",
     "turn_continue",
     "turn_run",

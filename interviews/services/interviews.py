@@ -32,7 +32,7 @@ ENDED = {InterviewStatus.COMPLETED, InterviewStatus.CANCELLED}
 IMPORT_STATUSES = (InterviewStatus.COMPLETED, InterviewStatus.CANCELLED)
 
 
-def overall_score(interview: Interview) -> int | None:
+def interview_overall_score(interview: Interview) -> int | None:
     """The rounded mean of the employee's answers' evaluation scores (None: none scored).
 
     Stored as ``Interview.overall_score`` when the interview ends (completed or cancelled);
@@ -73,7 +73,7 @@ def interview_status_change(*, interview_id: uuid.UUID, status: str, actor=None)
         if status in ENDED:
             interview.completed_at = timezone.now()
             # Recomputed as it ends, so the stored score is right whatever happened before.
-            interview.overall_score = overall_score(interview)
+            interview.overall_score = interview_overall_score(interview)
             update_fields += ["completed_at", "overall_score"]
             if interview.pending_turn is not None:
                 update_fields += pending_turn_clear(interview)

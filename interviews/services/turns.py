@@ -20,6 +20,10 @@ whose turn was taken over finds the claim changed and stores nothing.
 Sync callers (REST without SSE, the built-in pages, ``seed_demo``) use :func:`interview_start`
 and :func:`interview_continue`: steps 1 and 3 run in the caller's thread, the connection goes
 back to the pool before step 2, and step 2 runs on the event loop through ``async_to_sync``.
+
+Size: the three steps, their claim, takeover and sweep share one set of invariants (who holds
+the claim, when ``pending_turn`` clears); split, a change to one step would be read without the
+checks the others make.
 """
 
 import asyncio
@@ -47,7 +51,7 @@ from interviews.realtime import frames
 from interviews.serializers import iso
 from interviewsvc.ids import uuid7
 
-from .interviews import overall_score, pending_turn_clear
+from .interviews import interview_overall_score, pending_turn_clear
 from .messages import COUNTER_FIELDS, MessageDraft, interview_lock, messages_build
 
 logger = logging.getLogger("interviews.turns")
@@ -155,7 +159,7 @@ def turn_start_begin(*, user, language: str, technical_level: str, plan: str | N
     ``plan`` is an interview plan's slug (None: the default plan); an unknown or inactive one
     raises ``UnknownPlan``. The plan is kept on the interview for every later turn.
     """
-    interview_plan = selectors.plan_for_start(slug=plan)
+    interview_plan = selectors.plan_choose(slug=plan)
     now = timezone.now()
     turn_id = str(uuid7())
     interview = Interview(
@@ -270,7 +274,7 @@ def turn_reply_store(*, job: TurnJob, turn: Turn) -> Result | None:
             # Stored when the interview ends (the admin list, stats and exports read it): one read
             # of the answers' scores per interview, not one per turn (a turn reads only the recent
             # history, however long the transcript).
-            interview.overall_score = overall_score(interview)
+            interview.overall_score = interview_overall_score(interview)
             fields.append("overall_score")
         interview.save(update_fields=fields)
         InterviewMessage.objects.bulk_create([reply])

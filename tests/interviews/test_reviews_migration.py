@@ -8,7 +8,7 @@ from django.apps import apps
 from django.db import connection
 
 from interviews.models import Interview, InterviewMessage, InterviewStatus
-from interviews.services import interview_status_change, overall_score
+from interviews.services import interview_overall_score, interview_status_change
 from tests.factories import InterviewFactory, add_messages
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +54,7 @@ def test_backfill_stores_the_rounded_mean_as_the_services_compute_it(employee, m
     for name, (_, expected) in cases.items():
         interview = Interview.objects.get(pk=interviews[name].pk)
         assert interview.overall_score == expected, name
-        assert overall_score(interview) == expected, name  # the services' rule, same result
+        assert interview_overall_score(interview) == expected, name  # the services' rule, same result
 
 
 def test_completing_stores_the_score(employee):

@@ -3,7 +3,7 @@
 A plan is an ordered list of topics, each with a question per language (``es``, ``en``) and,
 optionally, per technical level (``basic``, ``intermediate``, ``advanced``), plus a follow-up
 and a closing message. Plans live in the database (:class:`interviews.models.InterviewPlan`,
-edited in Django admin; chosen by ``interviews.selectors.plan_for_start``, saved by
+edited in Django admin; chosen by ``interviews.selectors.plan_choose``, saved by
 ``interviews.services.interview_plan_save``); the built-in default ``default.json`` is seeded by a data migration
 and also used, read-only, when no row applies (an imported interview, no default row), so the
 interviewer always has a plan. Format: docs/engine.md.
