@@ -1,6 +1,8 @@
 """The layout rules of docs/architecture.md, checked over the source so they cannot drift."""
 
 import ast
+import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -86,3 +88,32 @@ def test_role_rules_are_written_once():
     }
     # accounts.services sets Django's is_staff from the role when it provisions a user.
     assert written == {"interviews.permissions", "accounts.services"}
+
+
+def dotted_exists(name: str) -> bool:
+    """``name`` is a module of the project, or an attribute of one (a class, a function)."""
+    parts = name.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            target = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attribute in parts[cut:]:
+            if not hasattr(target, attribute):
+                return False
+            target = getattr(target, attribute)
+        return True
+    return False
+
+
+def test_every_dotted_name_the_code_cites_exists():
+    """A comment or docstring pointing at ``interviews.services.x`` must point at something."""
+    pattern = re.compile(r"``((?:accounts|interviews|interviewsvc)(?:\.\w+)+)``")
+    stale = {
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in modules()
+        for name in pattern.findall(path.read_text())
+        if not dotted_exists(name)
+    }
+    assert stale == set()
+    assert not dotted_exists("interviews.services.no_such_module")
