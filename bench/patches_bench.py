@@ -18,9 +18,13 @@ The machine is shared, so wall-clock time is noisy: the two sides run interleave
 figures are medians over rounds of the per-operation time, wall clock and CPU (the process's
 user + system time, every thread counted, which other tenants disturb far less), plus the median
 of the same-round ratios patched / stock. No query runs except the list page's: Django runs on
-a throw-away SQLite file (migrated, 20 interviews), so the bench needs no server.
+a throw-away SQLite file (migrated, 20 interviews), so the bench needs no server; with
+``DATABASE_URL`` pointing at PostgreSQL it creates, uses and drops ``--db-name`` (default
+``bench_patches``, must start with ``bench``) on that server instead (bench/README.md). Redis is
+never used: the paths measured make no round trip to it of their own.
 
-    .venv/bin/python bench/patches_bench.py [--rounds 30] [--batch 20] [--sockets 50]
+    .venv/bin/python bench/patches_bench.py [--rounds 30] [--batch 20] [--sockets 50] \
+        [--patches asgi,consumer,filter] [--db-name bench_patches]
 
 Figures and verdicts: docs/operations.md, "Patched framework internals".
 """
@@ -43,7 +47,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._support import BENCH_ENV
+from bench import _support
 
 Side = Callable[[int], Awaitable[None]]  # runs n operations
 
@@ -93,20 +97,13 @@ async def interleaved(
     )
 
 
-# --- Django, on a throw-away SQLite file ------------------------------------------------------
+# --- Django, on a throw-away database ------------------------------------------------------
 
 
-def django_setup(db_path: str) -> None:
-    os.environ.update(BENCH_ENV)
-    os.environ["DATABASE_URL"] = f"sqlite:///{db_path}"
-    os.environ.pop("REDIS_URL", None)  # the in-memory layer and cache: no server, no round trips
+def django_setup(url: str) -> None:
     os.environ["WS_RATE_LIMIT_PER_MINUTE"] = "1000000000"  # the consumer sees thousands of pings
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
+    # The in-memory layer and cache: the paths measured make no Redis round trip of their own.
+    _support.django_setup(url)
     # Every unauthenticated request would log a warning line; the bench prints its table only.
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore", message="No directory at")  # WhiteNoise: no collectstatic here
@@ -390,19 +387,35 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=20, help="operations per side per round (default 20)")
     parser.add_argument("--sockets", type=int, default=50, help="consumers each frame goes to at once (default 50)")
     parser.add_argument("--patches", default="asgi,consumer,filter", help="which of asgi,consumer,filter")
+    parser.add_argument(
+        "--db-name", default="bench_patches", help="with a PostgreSQL DATABASE_URL: database to create and drop"
+    )
     args = parser.parse_args()
     args.patches = set(args.patches.split(","))
     started = datetime.now(UTC)
     print(f"{started:%Y-%m-%d %H:%M} UTC, load average {load()}, {os.cpu_count()} CPUs")
     print(versions())
+    _support.install_sigterm_as_exit()
     with tempfile.TemporaryDirectory(prefix="patches-bench-") as tmp:
-        django_setup(str(Path(tmp) / "bench.sqlite3"))
-        auth = list_data()
-        print(f"rounds {args.rounds}, batch {args.batch}, sockets {args.sockets}\n")
-        rows = asyncio.run(measure(args, auth))
-        from django.db import connections
+        postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+        url = _support.database_url(args.db_name) if postgres else f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
+        if postgres:
+            _support.database_recreate(url)
+            print(f"database {args.db_name} on PostgreSQL ({_support.machine(url)})")
+        else:
+            print("database: a throw-away SQLite file")
+        try:
+            django_setup(url)
+            auth = list_data()
+            print(f"rounds {args.rounds}, batch {args.batch}, sockets {args.sockets}\n")
+            rows = asyncio.run(measure(args, auth))
+        finally:
+            if postgres:
+                _support.database_finish(url, keep=False)
+            else:
+                from django.db import connections
 
-        connections.close_all()
+                connections.close_all()
     report(rows)
     print(f"\nfinished {datetime.now(UTC):%H:%M} UTC, load average {load()}")
 
