@@ -60,7 +60,7 @@ PATCHES: tuple[Patch, ...] = (
         "skips ASGIHandler.__init__, copies Django 5.2's run_get_response and its private _handler_class",
         "Django",
         ">=5.2,<5.3",
-        "tests/test_asgi.py, and bench/rest_bench.py (docs/operations.md, 'Benchmarks')",
+        "tests/test_asgi.py, bench/patches_bench.py and bench/rest_bench.py (docs/operations.md, 'Benchmarks')",
     ),
     Patch(
         "interviewsvc.channel_layer",
@@ -75,7 +75,7 @@ PATCHES: tuple[Patch, ...] = (
         "InterviewConsumer.dispatch copies Channels' dispatch without aclose_old_connections()",
         "channels",
         ">=4.3,<4.4",
-        "Channels' AsyncConsumer.dispatch against the override, and bench/ws_bench.py",
+        "Channels' AsyncConsumer.dispatch against the override, bench/patches_bench.py and bench/ws_bench.py",
     ),
     Patch(
         "interviews.selectors",
@@ -89,8 +89,8 @@ PATCHES: tuple[Patch, ...] = (
         "InterviewFilter.get_form_class caches django-filter's form class on the FilterSet class",
         "django-filter",
         ">=26.2,<26.3",
-        "django-filter's FilterSet.get_form_class against the override, tests/interviews/test_api_list.py "
-        "and bench/rest_bench.py",
+        "django-filter's FilterSet.get_form_class against the override, tests/interviews/test_api_list.py, "
+        "bench/patches_bench.py and bench/rest_bench.py",
     ),
 )
 

@@ -119,6 +119,30 @@ def test_bench_refuses_a_database_not_named_bench():
     assert "refusing to use database 'test'" in result.stderr + result.stdout
 
 
+def test_patches_bench_measures_each_patch_against_the_stock_path():
+    # SQLite in the plain pass; in the PostgreSQL pass DATABASE_URL makes it use (and drop) its own database.
+    name = f"bench_smoke_patches_{os.getpid()}"
+    result = run("patches_bench.py", "--rounds", "2", "--batch", "2", "--sockets", "3", "--db-name", name)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    rows = {}
+    for line in result.stdout.splitlines():
+        cells = [cell.strip() for cell in line.split("|")]
+        if len(cells) == 12 and cells[0] in ("asgi_handler", "consumer dispatch", "filter form class"):
+            rows[(cells[0], cells[1])] = [float(c.replace(",", "").split("/")[0]) for c in cells[2:]]
+    assert {patch for patch, _ in rows} == {"asgi_handler", "consumer dispatch", "filter form class"}
+    assert len(rows) == 7, result.stdout
+    for row, (stock, patched, ratio, *_, stock_calls, patched_calls, calls_ratio) in rows.items():
+        assert min(stock, patched, ratio) > 0, row
+        # Python calls are deterministic: each patch still skips work the stock path does.
+        assert 0 < patched_calls < stock_calls, row
+        assert calls_ratio < 1, row
+    for what in ("load average", "Django 5.", "channels 4.", "django-filter "):  # what the figures are quoted with
+        assert what in result.stdout
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        assert f"database {name} on PostgreSQL" in result.stdout
+        assert not database_exists(name)
+
+
 # --- the LLM benchmark and its fake model --------------------------------------------------------
 
 
