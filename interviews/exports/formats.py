@@ -352,6 +352,9 @@ def build_pdf(header: ExportHeader, turns: Iterable[Turn]) -> bytes:
                 for line in _wrap(pdf, printable(text), pdf.epw):
                     pdf.cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
         pdf.ln(4)
+    # A heading of its own, as in the DOCX: after a report, the transcript is a new part.
+    pdf.set_font("DejaVu", "B", 12)
+    pdf.cell(0, 8, "Conversation", new_x="LMARGIN", new_y="NEXT")
     for turn in turns:
         pdf.ln(2)
         pdf.set_font("DejaVu", "B", 9)

@@ -34,11 +34,21 @@ def pdf_report(pdf, header: ExportHeader, *, wrap, printable) -> None:
         pdf.cell(0, 6 if section.subsection else 8, printable(section.title), new_x="LMARGIN", new_y="NEXT")
         indent = 4 if section.subsection else 0
         for entry in section.entries:
+            width = pdf.epw - indent - 5
+            if entry.label and not entry.numbered:  # a topic: its title and score on a line of its own
+                pdf.set_font("DejaVu", "B", 10)
+                pdf.set_x(pdf.l_margin + indent)
+                pdf.cell(0, 5.5, printable(entry.label), new_x="LMARGIN", new_y="NEXT")
+                text, first_indent = entry.text, 5
+            else:
+                text, first_indent = (f"{entry.label} {entry.text}" if entry.label else entry.text), 0
             pdf.set_font("DejaVu", "", 10)
-            width = pdf.epw - indent - 4
-            for i, line in enumerate(wrap(pdf, printable(entry.line), width)):
-                pdf.set_x(pdf.l_margin + indent + (0 if i == 0 else 4))
+            if entry.refs:
+                text += f" ({entry.refs})"
+            for i, line in enumerate(wrap(pdf, printable(text), width)):
+                pdf.set_x(pdf.l_margin + indent + (first_indent if i == 0 else 5))
                 pdf.cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
+            pdf.ln(1)
     pdf.ln(4)
 
 
@@ -53,11 +63,10 @@ def docx_report(document, header: ExportHeader, *, printable) -> None:
     for section in report_sections(header.report.document):
         document.add_heading(printable(section.title), level=4 if section.subsection else 3)
         for entry in section.entries:
-            # Steps are a numbered list (Word's own numbering); other labels lead in bold.
-            numbered = entry.label.endswith(".") and entry.label[:-1].isdigit()
-            paragraph = document.add_paragraph(style="List Number" if numbered else None)
-            if entry.label and not numbered:
-                paragraph.add_run(printable(entry.label) + " ").bold = True
+            # Steps are a numbered list (Word's own numbering); a topic's title leads in bold.
+            paragraph = document.add_paragraph(style="List Number" if entry.numbered else None)
+            if entry.label and not entry.numbered:
+                paragraph.add_run(printable(entry.label) + ": ").bold = True
             paragraph.add_run(printable(entry.text))
             if entry.refs:
                 paragraph.add_run(f" ({entry.refs})").italic = True

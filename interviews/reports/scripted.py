@@ -9,11 +9,11 @@ It works on plain data (:class:`ReportInput`), read by the service before and wr
   which have none, the Nth question stands for topic N (as ``interviews.engine.scripted``
   places them).
 - A topic's score is the rounded mean of its answers' scores; its finding quotes what the
-  employee said (shortened at a sentence or word boundary), its assessment is the rubric's.
+  employee said (shortened at a sentence or word boundary).
 - For plans whose topics carry the process-elicitation keys (``role``, ``steps``, …) the
   process is the employee's own sentences, per section; the steps are the steps topic's
   sentences and clauses in the order they were said; the tools are the named tools and systems
-  (rubric.TOOLS' product names, and capitalised names inside a sentence) of every answer.
+  (rubric.TOOLS' product names, and capitalised names) of the tools and steps answers.
 - Strengths and weaknesses are the rubric's labels, most frequent first, with the answers that
   earned them.
 """
@@ -67,12 +67,20 @@ TEXTS = {
     },
 }
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
-# Where one step ends and the next begins inside a sentence.
+# Where one step ends and the next begins inside a sentence: a sequence word, or a comma or
+# semicolon (steps are listed with them: "I receive it, match it to the order, and approve it").
 _STEP_BREAK = re.compile(
-    r",?\s+\b(?:luego|después|despues|entonces|y por último|finalmente|then|after that|afterwards|and finally|"
-    r"finally|next)\b\s*,?\s*",
+    r"\s*[,;]\s*(?:(?:and|y|e)\s+)?(?:then\s+|luego\s+|después\s+|despues\s+)?"
+    r"|\s+\b(?:and then|y luego|y después|y despues|luego|después|despues|entonces|y por último|finalmente|"
+    r"then|after that|afterwards|and finally|finally|next)\b\s*,?\s*",
     re.IGNORECASE,
 )
+# Capitalised words that start a sentence without naming a tool ("We use SAP", "Uso Excel").
+_NOT_NAMES = {
+    "we", "my", "our", "the", "in", "for", "at", "on", "it", "they", "there", "first", "then", "also", "mostly",
+    "yo", "uso", "usamos", "el", "la", "los", "las", "en", "con", "para", "mi", "mis", "nosotros", "primero",
+    "también", "tambien", "sobre", "todo", "a", "y",
+}  # fmt: skip
 _NAME = re.compile(r"[^\W_][\w&.+-]*", re.UNICODE)
 MAX_STEPS = 20
 
@@ -165,24 +173,33 @@ def _sentences(answers: list[ReportMessage], *, limit: int = MAX_FINDINGS) -> li
 
 
 def _steps(answers: list[ReportMessage]) -> list[dict]:
-    steps = []
+    steps: list[dict] = []
     for item in _sentences(answers, limit=MAX_STEPS * 2):
         for part in _STEP_BREAK.split(item["text"]):
             part = part.strip(" ,;.")
-            if len(part.split()) >= 2:
+            if not part:
+                continue
+            if len(part.split()) < 2 and steps and steps[-1]["messages"] == item["messages"]:
+                steps[-1]["text"] = shorten(f"{steps[-1]['text']}, {part}")  # "Excel, SAP": not a step
+            else:
                 steps.append({"text": shorten(part[0].upper() + part[1:]), "messages": item["messages"]})
     return steps[:MAX_STEPS]
 
 
-def _tools(answers: list[ReportMessage]) -> list[dict]:
-    """Named tools and systems, first-seen spelling, with every answer that names them."""
+def _tools(answers: list[ReportMessage], *, listing: set[int]) -> list[dict]:
+    """Named tools and systems, first-seen spelling, with every answer that names them.
+
+    ``listing``: the answers to the tools question, where a sentence may start with a name
+    ("Oracle ERP, Outlook and Excel"); elsewhere a capitalised first word is just a sentence.
+    """
     found: dict[str, dict] = {}
     for answer in answers:
         for sentence in re.split(r"[.!?¿¡:;\n]", answer.content):
             for position, match in enumerate(_NAME.finditer(sentence)):
                 token = match.group().rstrip(".")
                 word = token.lower()
-                is_name = position > 0 and token[0].isupper() and len(token) > 1
+                starts = position > 0 or (answer.sequence_number in listing and word not in _NOT_NAMES)
+                is_name = starts and token[0].isupper() and len(token) > 1
                 if word not in PRODUCTS and not is_name:
                     continue
                 entry = found.setdefault(word, {"text": PRODUCTS.get(word, token)[:MAX_TEXT], "messages": []})
@@ -216,10 +233,8 @@ def report_build_scripted(data: ReportInput) -> dict:
     for i, answers in enumerate(by_topic):
         key = topic_key(data.plan, i)
         scores = [s for s in map(_score, answers) if s is not None]
-        assessments = [a.evaluation.get("feedback") for a in answers if isinstance(a.evaluation, dict)]
-        said = " ".join(shorten(a.content, 400) for a in answers)
-        assessment = next((f for f in reversed(assessments) if isinstance(f, str) and f.strip()), "")
-        finding = shorten(f"{said} — {assessment}" if said and assessment else said) or texts["not_covered"]
+        # What the employee said; the rubric's advice is addressed to them, not to the reader.
+        finding = shorten(" ".join(shorten(a.content, 400) for a in answers)) or texts["not_covered"]
         topics.append(
             {
                 "key": key,
@@ -233,12 +248,14 @@ def report_build_scripted(data: ReportInput) -> dict:
     process = None
     if any(name in keys for name in PROCESS_SECTIONS):
         of = {key: by_topic[i] for i, key in enumerate(keys)}
-        named = [a for key in ("tools", "steps", "inputs_outputs", "problems") for a in of.get(key, [])]
+        # Tools are named where the employee was asked about them and about the steps; elsewhere
+        # capitalised words are more often things ("PO number") than systems.
+        named = sorted([*of.get("tools", []), *of.get("steps", [])], key=lambda a: a.sequence_number)
+        listing = {a.sequence_number for a in of.get("tools", [])}
         process = {
             "role": _sentences(of.get("role", []), limit=3),
             "steps": _steps(of.get("steps", [])),
-            "tools": _tools(sorted(named, key=lambda a: a.sequence_number))
-            or _sentences(of.get("tools", []), limit=10),
+            "tools": _tools(named, listing=listing) or _sentences(of.get("tools", []), limit=10),
             "inputs_outputs": _sentences(of.get("inputs_outputs", []), limit=10),
             "problems": _sentences(of.get("problems", []), limit=10),
             "improvements": _sentences(of.get("improvements", []), limit=10),

@@ -25,14 +25,12 @@ UNREADABLE = "The stored report does not fit the report schema; regenerate it."
 @dataclass(frozen=True)
 class Entry:
     text: str
-    label: str = ""  # "1.", "Steps · 80/100"
+    label: str = ""  # "1." (a step), "Steps (80/100)" (a heading of its own)
     refs: str = ""  # "messages #2, #4"
 
     @property
-    def line(self) -> str:
-        """The entry as one line of text (PDF, DOCX)."""
-        text = f"{self.label} {self.text}" if self.label else self.text
-        return f"{text} ({self.refs})" if self.refs else text
+    def numbered(self) -> bool:
+        return self.label.endswith(".") and self.label[:-1].isdigit()
 
 
 @dataclass(frozen=True)
@@ -72,7 +70,7 @@ def report_sections(document) -> list[Section]:
     sections = [
         Section(
             "Summary",
-            (Entry(document["summary"]), Entry(score_text(document["overall_score"]), label="Overall score:")),
+            (Entry(document["summary"]),),
             key="summary",
         ),
         Section(
@@ -80,7 +78,7 @@ def report_sections(document) -> list[Section]:
             tuple(
                 Entry(
                     text=topic["finding"],
-                    label=f"{topic['title']} ({score_text(topic['score'])}):",
+                    label=f"{topic['title']} ({score_text(topic['score'])})",
                     refs=refs_text(topic["messages"]),
                 )
                 for topic in document["topics"]
@@ -95,5 +93,7 @@ def report_sections(document) -> list[Section]:
             entries = _findings(process[name], numbered=name == "steps") or (Entry("Nothing said about this."),)
             sections.append(Section(SECTION_TITLES[name], entries, key=f"process-{name}", subsection=True))
     sections.append(Section("Strengths", _findings(document["strengths"]) or (Entry("None noted."),), key="strengths"))
-    sections.append(Section("Weaknesses", _findings(document["weaknesses"]) or (Entry("None noted."),), key="weaknesses"))
+    sections.append(
+        Section("Weaknesses", _findings(document["weaknesses"]) or (Entry("None noted."),), key="weaknesses")
+    )
     return sections
