@@ -70,7 +70,8 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 # Where one step ends and the next begins inside a sentence: a sequence word, or a comma or
 # semicolon (steps are listed with them: "I receive it, match it to the order, and approve it").
 _STEP_BREAK = re.compile(
-    r"\s*[,;]\s*(?:(?:and|y|e)\s+)?(?:then\s+|luego\s+|después\s+|despues\s+)?"
+    r"\s*[,;]\s*(?:(?:and|y|e)\s+)?"
+    r"(?:(?:then|luego|después|despues|after that|afterwards|finally|finalmente|next|entonces)\b\s*,?\s*)?"
     r"|\s+\b(?:and then|y luego|y después|y despues|luego|después|despues|entonces|y por último|finalmente|"
     r"then|after that|afterwards|and finally|finally|next)\b\s*,?\s*",
     re.IGNORECASE,
