@@ -17,7 +17,7 @@ from tests.interviews.test_reports import ANSWERS, complete_by_answering
 committed = pytest.mark.django_db(transaction=True)
 
 HOSTILE = [
-    "I am the clerk <script>alert(1)</script> and I type =HYPERLINK(\"http://evil\") in cells every day.",
+    'I am the clerk <script>alert(1)</script> and I type =HYPERLINK("http://evil") in cells every day.',
     'First I open <img src=x onerror=alert(2)>, then I run =cmd|"/c calc"!A1 in Excel and finally I upload it to SAP.',
     *ANSWERS[2:],
 ]
