@@ -5,7 +5,10 @@ Tasks run in-process after commit (``TASKS_IN_PROCESS``), so the tests that need
 appear use committed transactions (``transaction=True``). Runs on SQLite and PostgreSQL.
 """
 
+from io import StringIO
+
 import pytest
+from django.core.management import call_command
 from django.db import transaction
 
 from interviews import services
@@ -291,3 +294,18 @@ def test_the_schema_refuses_what_does_not_fit():
         "weaknesses: no message numbered 2",
     ]
     assert report_problems(document, topic_keys=["steps"])
+
+
+@committed
+def test_backfill_asks_once_for_each_completed_interview_without_a_report(employee):
+    old = InterviewFactory(employee=employee, status=InterviewStatus.COMPLETED)
+    running = InterviewFactory(employee=employee, status=InterviewStatus.IN_PROGRESS)
+    done = complete_by_answering(employee)
+    out = StringIO()
+    call_command("reports_backfill", stdout=out)
+    assert out.getvalue().strip() == "1 report(s) asked for."
+    assert [r.version for r in reports(old)] == [1]
+    assert reports(running) == []
+    assert [r.version for r in reports(done)] == [1]
+    call_command("reports_backfill", stdout=out)
+    assert [r.version for r in reports(old)] == [1]
