@@ -5,11 +5,12 @@ Tasks run in-process after commit (``TASKS_IN_PROCESS``), so the tests that need
 appear use committed transactions (``transaction=True``). Runs on SQLite and PostgreSQL.
 """
 
+import threading
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connections, transaction
 
 from interviews import services
 from interviews.models import Interview, InterviewReport, InterviewStatus
@@ -309,3 +310,51 @@ def test_backfill_asks_once_for_each_completed_interview_without_a_report(employ
     assert [r.version for r in reports(done)] == [1]
     call_command("reports_backfill", stdout=out)
     assert [r.version for r in reports(old)] == [1]
+
+
+def test_the_openapi_schema_describes_the_report_endpoint(client):
+    spec = client.get("/api/v1/schema/?format=json").json()
+    operation = spec["paths"]["/api/v1/interviews/{interview_id}/report/"]["get"]
+    assert {"200", "202", "404", "403"} <= set(operation["responses"])
+    ok = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    data = spec["components"]["schemas"][ok]["properties"]["data"]["$ref"].rsplit("/", 1)[-1]
+    assert set(REPORT_SCHEMA["properties"]) <= set(spec["components"]["schemas"][data]["properties"])
+    assert "report_not_found" in operation["responses"]["404"]["description"]
+    continue_data = spec["components"]["schemas"]["ContinueOutput"]["properties"]
+    assert continue_data["report_url"]["nullable"] is True
+
+
+@committed
+def test_the_report_costs_a_fixed_number_of_queries(employee, client_for, django_assert_max_num_queries):
+    interview = complete_by_answering(employee)
+    api = client_for(employee)
+    with django_assert_max_num_queries(4):  # the user, the interview, the latest report (and a savepoint)
+        assert api.get(url(interview.id)).status_code == 200
+
+
+@pytest.mark.postgres
+@committed
+def test_concurrent_tasks_store_one_version_per_request_and_number_the_rest(employee):
+    interview = complete_by_answering(employee)
+    keys = ["completed", "completed", "completed", "regenerate:a", "regenerate:a", "regenerate:b"]
+    barrier = threading.Barrier(len(keys))
+    errors = []
+
+    def run(key):
+        try:
+            barrier.wait(timeout=10)
+            interview_report_generate(interview_id=interview.id, request_key=key)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(key,)) for key in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    rows = InterviewReport.objects.filter(interview=interview).order_by("version")
+    assert [r.version for r in rows] == [1, 2, 3]
+    assert sorted(r.request_key for r in rows) == ["completed", "regenerate:a", "regenerate:b"]
