@@ -187,6 +187,13 @@ def _steps(answers: list[ReportMessage]) -> list[dict]:
     return steps[:MAX_STEPS]
 
 
+def _leads_a_list(sentence: str, matches: list) -> bool:
+    """The sentence's first word starts a list of names ("Kronos, Excel", "Oracle ERP and …"),
+    rather than a sentence ("Entra una solicitud…")."""
+    rest = sentence[matches[0].end() :].lstrip()
+    return rest.startswith(",") or (len(matches) > 1 and matches[1].group()[:1].isupper())
+
+
 def _tools(answers: list[ReportMessage], *, listing: set[int]) -> list[dict]:
     """Named tools and systems, first-seen spelling, with every answer that names them.
 
@@ -196,10 +203,13 @@ def _tools(answers: list[ReportMessage], *, listing: set[int]) -> list[dict]:
     found: dict[str, dict] = {}
     for answer in answers:
         for sentence in re.split(r"[.!?¿¡:;\n]", answer.content):
-            for position, match in enumerate(_NAME.finditer(sentence)):
+            matches = list(_NAME.finditer(sentence))
+            for position, match in enumerate(matches):
                 token = match.group().rstrip(".")
                 word = token.lower()
-                starts = position > 0 or (answer.sequence_number in listing and word not in _NOT_NAMES)
+                starts = position > 0 or (
+                    answer.sequence_number in listing and word not in _NOT_NAMES and _leads_a_list(sentence, matches)
+                )
                 is_name = starts and token[0].isupper() and len(token) > 1
                 if word not in PRODUCTS and not is_name:
                     continue
