@@ -11,6 +11,7 @@ from django.core.management import call_command
 from docx import Document
 from pypdf import PdfReader
 
+from accounts.models import User
 from interviews.models import Interview, InterviewReport, InterviewStatus
 from tests.interviews.test_reports import ANSWERS, complete_by_answering
 
@@ -94,16 +95,31 @@ def test_hostile_answers_stay_text_in_the_report_of_every_format(employee, staff
     assert "<script>alert(1)" not in page
 
 
+DEMO_STEPS = {
+    "en": [
+        "1. I receive the invoice by email (message #4)",
+        "2. Match it to the purchase order in Oracle (message #4)",
+        "3. Approve payment (message #4)",
+    ],
+    "es": [
+        "1. Recibo la solicitud por correo (message #4)",
+        "2. Reviso el stock en SAP (message #4)",
+        "3. Pido tres cotizaciones y creo la orden (message #4)",
+    ],
+}
+DEMO_SUMMARY = {"en": "6 answers on 6 of 6 topics", "es": "6 respuestas sobre 6 de 6 temas"}
+DEMO_TOOLS = {"en": "Outlook (message #6)", "es": "Excel (message #6)"}
+
+
 @committed
 def test_the_demo_interviews_report_reads_well_in_the_pdf(client_for):
     call_command("seed_demo", "--force", stdout=StringIO())
-    completed = Interview.objects.filter(status=InterviewStatus.COMPLETED, employee__username="demo-employee-en")
-    assert completed.exists()
-    staff = completed.first().employee.__class__.objects.get(username="demo-staff")
+    completed = list(Interview.objects.filter(status=InterviewStatus.COMPLETED))
+    assert sorted(i.language for i in completed) == ["en", "en", "es", "es"]
+    staff = User.objects.get(username="demo-staff")
     for interview in completed:
         text = pdf_text(download(client_for(staff), interview, "pdf"))
-        byline = "Version 1, written by the scripted interviewer (offline)"
-        assert byline in text
+        assert "Version 1, written by the scripted interviewer (offline)" in text
         report = text[text.index("Report") : text.index("Conversation")]
         # Every section, in reading order, with the employee's own words and where they said them.
         order = [
@@ -112,7 +128,9 @@ def test_the_demo_interviews_report_reads_well_in_the_pdf(client_for):
             "The process as the employee described it",
             "Role",
             "Steps, in order",
+            *DEMO_STEPS[interview.language],
             "Tools and systems",
+            DEMO_TOOLS[interview.language],
             "Inputs and outputs",
             "Problems and workarounds",
             "Improvement ideas",
@@ -120,11 +138,9 @@ def test_the_demo_interviews_report_reads_well_in_the_pdf(client_for):
             "Weaknesses",
         ]
         at = 0
-        for title in order:  # each found after the one before (raises ValueError if missing or out of order)
-            at = report.index(f"\n{title}", at) + 1
-        assert "6 answers on 6 of 6 topics" in report
-        assert "1. I receive the invoice by email (message #4)" in report
-        assert "2. Match it to the purchase order in Oracle (message #4)" in report
-        assert "3. Approve payment (message #4)" in report
-        assert "Outlook (message #6)" in report
-        assert "Invoices without a PO number get stuck; I email the requester to find it. (message #10)" in report
+        for line in order:  # each found after the one before (ValueError if missing or out of order)
+            at = report.index(f"\n{line}", at) + 1
+        assert DEMO_SUMMARY[interview.language] in report
+        assert "(message #10)" in report  # the problems answer, by its number
+        assert '"schema_version"' not in report  # sentences, never raw data
+        assert "{'" not in report
