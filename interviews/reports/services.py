@@ -34,6 +34,7 @@ from interviews.models import (
 from interviews.permissions import Action, InterviewAccessPermission
 from interviews.reports.schema import report_problems
 from interviews.reports.scripted import ReportInput, ReportMessage, report_build_scripted
+from interviews.selectors import interview_get
 from interviewsvc.errors import PermissionDenied
 from interviewsvc.ids import uuid7
 from interviewsvc.tasks import enqueue
@@ -52,7 +53,7 @@ def interview_report_request(*, interview: Interview, request_key: str = COMPLET
 
 def interview_report_regenerate(*, interview_id: uuid.UUID, actor) -> str:
     """Ask for a new version of a completed interview's report (admins and superusers)."""
-    interview = Interview.objects.get(pk=interview_id)
+    interview = interview_get(interview_id=interview_id)
     InterviewAccessPermission.check(actor, interview, Action.VIEW)
     if not (actor.is_superuser or actor.role == Role.ADMIN):
         raise PermissionDenied("Only admins may regenerate a report.")
