@@ -115,7 +115,9 @@ def report_problems(document, *, sequence_numbers: set[int] | None = None, topic
     """
     errors = sorted(_validator().iter_errors(document), key=lambda e: list(e.absolute_path))
     if errors:
-        return [f"{'.'.join(map(str, e.absolute_path)) or '(document)'}: {e.message[:200]}" for e in errors[:10]]
+        # The rule that failed, never the value: a model's text quotes the transcript, and these
+        # reasons are logged (and may reach error monitoring).
+        return [f"{'.'.join(map(str, e.absolute_path)) or '(document)'}: fails {e.validator}" for e in errors[:10]]
     problems = []
     if sequence_numbers is not None:
         for where, refs in _refs(document):

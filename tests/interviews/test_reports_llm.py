@@ -90,6 +90,7 @@ def test_a_usable_model_report_is_stored_with_the_services_score(llm):
         completion(None),  # empty
         completion(json.dumps(model_document(extra="field"))),  # not in the schema
         completion(json.dumps(model_document(summary=""))),  # violates the schema
+        completion(json.dumps(model_document(language="Kronos payroll of María"))),  # a value the log must not quote
         completion(json.dumps(model_document(strengths=[{"text": "Made up", "messages": [42]}]))),  # no message 42
         completion(
             json.dumps(
@@ -106,6 +107,7 @@ def test_a_usable_model_report_is_stored_with_the_services_score(llm):
         "empty",
         "extra-field",
         "empty-summary",
+        "bad-language",
         "unknown-message",
         "unknown-topic",
         "broken-body",
@@ -120,6 +122,7 @@ def test_an_unusable_model_report_falls_back_to_the_scripted_one(llm, reply, cap
     assert document == report_build_scripted(data())
     assert report_problems(document) == []
     assert "using the scripted one" in caplog.text
+    assert "Kronos" not in caplog.text  # the reason names the rule, never the transcript's text
 
 
 def test_a_model_slower_than_the_timeout_falls_back(llm, settings):
