@@ -11,8 +11,9 @@ from django.utils.html import format_html, format_html_join
 from interviews import admin_review, selectors
 from interviews.engine.plans import LANGUAGES, LEVELS, builtin_plan_data, plan_spec
 from interviews.exports.admin import ExportActionForm, export_selected_interviews
-from interviews.models import Interview, InterviewPlan, InterviewSource
+from interviews.models import Interview, InterviewPlan, InterviewSource, InterviewStatus
 from interviews.permissions import can_review, is_admin_reviewer, may_change_any_status, scope_filter
+from interviews.reports.services import interview_report_regenerate
 from interviews.services import ALLOWED_TRANSITIONS, interview_plan_save, interview_status_change
 from interviews.services.reviews import interview_review_claim, interview_review_create
 from interviewsvc.errors import ServiceError
@@ -163,6 +164,10 @@ class InterviewAdmin(admin.ModelAdmin):
                 reviews=list(selectors.interview_reviews(interview=obj)) if may_review else [],
                 review_form=admin_review.ReviewForm() if may_review else None,
                 review_url=reverse("admin:interviews_interview_review", args=[obj.id]),
+                report=admin_review.report_view(obj),
+                report_expected=obj.status == InterviewStatus.COMPLETED,
+                may_regenerate=obj.status == InterviewStatus.COMPLETED and self.has_change_permission(request, obj),
+                regenerate_url=reverse("admin:interviews_interview_report_regenerate", args=[obj.id]),
             )
         return super().change_view(request, object_id, form_url, extra_context=extra)
 
@@ -172,7 +177,27 @@ class InterviewAdmin(admin.ModelAdmin):
             self.admin_site.admin_view(self.review_view),
             name="interviews_interview_review",
         )
-        return [review, *super().get_urls()]
+        regenerate = path(
+            "<path:object_id>/report/regenerate/",
+            self.admin_site.admin_view(self.report_regenerate_view),
+            name="interviews_interview_report_regenerate",
+        )
+        return [review, regenerate, *super().get_urls()]
+
+    def report_regenerate_view(self, request, object_id):
+        """POST only (CSRF-checked by ``admin_view``): ask for a new version of the report."""
+        obj = self.get_object(request, object_id)
+        if obj is None or not self.has_view_permission(request, obj):
+            raise Http404("No such interview.")
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        try:
+            interview_report_regenerate(interview_id=obj.id, actor=request.user)
+        except ServiceError as exc:
+            self.message_user(request, exc.message, level=messages.ERROR)
+        else:
+            self.message_user(request, "A new version of the report is being made.", level=messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:interviews_interview_change", args=[obj.id]) + "#report")
 
     def review_view(self, request, object_id):
         """POST only: claim the interview ("Start review") or record a review; back to its page."""

@@ -23,6 +23,8 @@ from interviews.models import (
     MessageRole,
     ReviewDecision,
 )
+from interviews.reports.selectors import interview_report_latest
+from interviews.reports.text import report_byline, report_sections
 from interviews.services.reviews import NOTES_MAX_CHARS, REASON_MAX_CHARS
 
 # Score bands of the list filter and of the badges' colours: (value, label, low, high), inclusive.
@@ -162,6 +164,26 @@ def export_links(interview: Interview) -> list[tuple[str, str]]:
     """(label, URL) of each export format: the REST download, which the admin session may use."""
     base = reverse("interview-export-detail", kwargs={"interview_id": interview.id})
     return [(FORMATS[name].name.upper(), f"{base}?format={name}") for name in FORMATS]
+
+
+@dataclass
+class ReportView:
+    """The interview's current report as the page shows it (``interviews.reports.text``)."""
+
+    sections: list
+    byline: str
+    versions: int
+
+
+def report_view(interview: Interview) -> ReportView | None:
+    """The current report, or None when there is none (yet): one query for every version's number."""
+    if interview.status != InterviewStatus.COMPLETED:
+        return None
+    latest = interview_report_latest(interview=interview)
+    if latest is None:
+        return None
+    byline = report_byline(version=latest.version, generated_by=latest.generated_by, created_at=latest.created_at)
+    return ReportView(sections=report_sections(latest.document), byline=byline, versions=latest.version)
 
 
 def is_live(interview: Interview) -> bool:

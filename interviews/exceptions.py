@@ -49,3 +49,11 @@ class UnknownPlan(ServiceError):
     status_code = 422
     error_code = "validation_error"
     default_message = "Unknown or inactive plan"
+
+
+class ReportNotFound(ServiceError):
+    """The interview never completed, so it has no report (docs/api.md, "Interview reports")."""
+
+    status_code = 404
+    error_code = "report_not_found"
+    default_message = "This interview has no report: only completed interviews have one"

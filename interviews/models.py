@@ -309,3 +309,41 @@ class InterviewPlan(models.Model):
             errors.setdefault("is_default", []).append("The default plan must be active.")
         if errors:
             raise ValidationError(errors)
+
+
+class ReportSource(models.TextChoices):
+    """Who wrote a report's document (docs/api.md, "Interview reports")."""
+
+    SCRIPTED = "scripted", "Scripted (offline)"
+    OPENAI = "openai", "Model (openai)"
+
+
+class InterviewReport(models.Model):
+    """One version of the report of a completed interview (``interviews.reports``).
+
+    Append-only: regenerating adds a version, the highest ``version`` is the current report.
+    ``request_key`` names the request that asked for this version (``completed`` for the one
+    made when the interview completed, a fresh key per admin "Regenerate"), so a task that runs
+    twice for one request (a redelivered message) finds its version and adds no second one.
+    Deleted with the interview (``CASCADE``): purges and erasures take the reports along.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    interview = models.ForeignKey(Interview, on_delete=models.CASCADE, related_name="reports", db_index=False)
+    version = models.PositiveIntegerField()
+    request_key = models.CharField(max_length=64)
+    # The document, valid against ``interviews.reports.schema.REPORT_SCHEMA``.
+    document = models.JSONField()
+    generated_by = models.CharField(max_length=16, choices=ReportSource.choices)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["interview", "version"]
+        constraints = [
+            # Also the (interview, version) index that finds the current report.
+            models.UniqueConstraint(fields=["interview", "version"], name="report_unique_version"),
+            models.UniqueConstraint(fields=["interview", "request_key"], name="report_unique_request"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Report v{self.version} of interview {self.interview_id}"

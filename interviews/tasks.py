@@ -1,6 +1,7 @@
 """Celery tasks of the interviews app (docs/operations.md, "Background jobs")."""
 
 import asyncio
+import uuid
 
 from celery import shared_task
 
@@ -13,3 +14,14 @@ from interviews.sweep import sweep_once
 def turns_sweep(limit: int = 100) -> int:
     """Finish the turns whose worker is gone; how many were finished."""
     return asyncio.run(sweep_once(limit=limit))
+
+
+# Enqueued when an interview completes and by the admin's "Regenerate" (interviews/reports/).
+# Idempotent by ``request_key``: a redelivered message returns the version already stored.
+@shared_task(name="interviews.tasks.report_generate")
+def report_generate(interview_id: str, request_key: str = "completed") -> int | None:
+    """Store the report version ``request_key`` asks for; its number (None: nothing to report)."""
+    from interviews.reports.services import interview_report_generate
+
+    report = interview_report_generate(interview_id=uuid.UUID(interview_id), request_key=request_key)
+    return report.version if report is not None else None

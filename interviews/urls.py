@@ -1,4 +1,4 @@
-from interviews import import_views, list_views, reviews_views, views
+from interviews import import_views, list_views, reports_views, reviews_views, views
 from interviews.exports import views as export_views
 from interviewsvc.routes import route
 
@@ -17,6 +17,7 @@ urlpatterns = [
         name="interview-export-detail",
     ),
     route("interviews/{interview_id}/messages", views.InterviewMessagesView.as_view(), name="interview-messages"),
+    route("interviews/{interview_id}/report", reports_views.InterviewReportView.as_view(), name="interview-report"),
     route("interviews/{interview_id}/reviews", reviews_views.InterviewReviewsView.as_view(), name="interview-reviews"),
     route("interviews/{interview_id}/ws-ticket", views.InterviewWsTicketView.as_view(), name="interview-ws-ticket"),
 ]

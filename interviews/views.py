@@ -85,6 +85,9 @@ class StartOutputSerializer(TurnOutputSerializer):
 class ContinueOutputSerializer(TurnOutputSerializer):
     user_message = MessageOutputSerializer()
     assistant_message = MessageOutputSerializer(allow_null=True)
+    report_url = serializers.CharField(
+        allow_null=True, help_text="When the interview completed: where its report is (GET; 202 while it is made)"
+    )
 
 
 def turn_responses(status: int, body, errors: dict) -> dict:
@@ -211,6 +214,9 @@ class InterviewContinueView(TurnView):
             "interview": interview_data(result.interview),
             "user_message": message_data(result.user_message),
             "assistant_message": message_data(reply) if reply else None,
+            "report_url": frames.report_url(result.interview.id)
+            if result.interview.status == InterviewStatus.COMPLETED
+            else None,
         }
         message = "Answer already recorded" if result.replayed or replayed else "Answer recorded"
         return success_body(self.request, data, message, meta=original_meta.turn_meta(result.interview))

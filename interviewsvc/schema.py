@@ -46,7 +46,7 @@ ERROR_DESCRIPTIONS = {
     400: "malformed_request: the body is not valid JSON",
     401: "not_authenticated / token_invalid",
     403: "interview_access_denied / permission_denied",
-    404: "interview_not_found / not_found",
+    404: "interview_not_found / not_found (report: report_not_found, the interview never completed)",
     405: "method_not_allowed",
     409: "interview_already_exists / invalid_status_transition / interview_not_active",
     413: "payload_too_large",

@@ -339,6 +339,9 @@ OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
 OPENAI_TIMEOUT_SECONDS = env.float("OPENAI_TIMEOUT_SECONDS", default=20.0)
 # How many recent messages of the transcript the LLM sees on each turn.
 OPENAI_HISTORY_MESSAGES = env.int("OPENAI_HISTORY_MESSAGES", default=20)
+# How long the openai provider may take to write an interview's report (one request, not
+# streamed, run by a background task); past it the scripted report is stored (docs/engine.md).
+REPORT_TIMEOUT_SECONDS = env.float("REPORT_TIMEOUT_SECONDS", default=60.0)
 # A turn whose worker is gone (its process died) is taken over by the next caller or the sweep
 # this long after the worker last showed it was alive; a live worker pushes the deadline ahead
 # every third of it while the interviewer writes, however slow the model.

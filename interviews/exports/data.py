@@ -17,6 +17,7 @@ from interviews.exceptions import InterviewNotFound
 from interviews.models import (
     Interview,
     InterviewMessage,
+    InterviewReport,
     InterviewReview,
     InterviewSource,
     InterviewStatus,
@@ -24,6 +25,7 @@ from interviews.models import (
     ReviewDecision,
 )
 from interviews.permissions import can_review
+from interviews.reports.selectors import interview_report_latest
 from interviews.selectors import interview_reviews
 from interviews.serializers import iso
 
@@ -79,6 +81,20 @@ class ExportReview:
 
 
 @dataclass(frozen=True)
+class ExportReport:
+    """The interview's current report (docs/api.md, "Interview reports")."""
+
+    version: int
+    generated_by: str
+    created_at: datetime
+    document: dict
+
+    def as_json(self) -> dict:
+        meta = {"version": self.version, "generated_by": self.generated_by, "created_at": iso(self.created_at)}
+        return {**meta, **self.document}
+
+
+@dataclass(frozen=True)
 class ExportHeader:
     """Everything in ``InterviewExportData`` except ``conversation_history``."""
 
@@ -104,6 +120,8 @@ class ExportHeader:
     review_state: str | None = None
     # Oldest first; None when the exporter may not see reviews (employees): then no key at all.
     reviews: tuple[ExportReview, ...] | None = None
+    # The current report; None while it is being made and for interviews that never completed.
+    report: ExportReport | None = None
 
     @property
     def imported(self) -> bool:
@@ -111,8 +129,8 @@ class ExportHeader:
         return self.source == InterviewSource.MIGRATED
 
     def as_json(self) -> dict:
-        """The metadata keys in the contract's order, then ``source``, ``overall_score`` and, for
-        reviewers, ``review_state`` and ``reviews`` (``conversation_history`` goes after them)."""
+        """The metadata keys in the contract's order, then ``source``, ``overall_score``, ``report`` and,
+        for reviewers, ``review_state`` and ``reviews`` (``conversation_history`` goes after them)."""
         data = {
             "interview_id": str(self.interview_id),
             "user_id": str(self.user_id),
@@ -128,6 +146,7 @@ class ExportHeader:
             "technical_level": self.technical_level,
             "source": self.source,
             "overall_score": self.overall_score,
+            "report": self.report.as_json() if self.report is not None else None,
         }
         if self.reviews is not None:
             data["review_state"] = self.review_state
@@ -200,6 +219,15 @@ def export_header(*, interview: Interview, exported_by, now: datetime | None = N
             )
             for r in (rows if rows is not None else interview_reviews(interview=interview))
         )
+    # Prefetched per batch by ``interviews_in_order`` (newest version first); else one query.
+    versions = getattr(interview, "export_reports", None)
+    if versions is not None:
+        latest = versions[0] if versions else None
+    elif interview.status == InterviewStatus.COMPLETED:  # only completed interviews have one
+        latest = interview_report_latest(interview=interview)
+    else:
+        latest = None
+    report = ExportReport(latest.version, latest.generated_by, latest.created_at, latest.document) if latest else None
     return ExportHeader(
         interview_id=interview.id,
         user_id=interview.employee_id,
@@ -221,6 +249,7 @@ def export_header(*, interview: Interview, exported_by, now: datetime | None = N
         overall_score=interview.overall_score,
         review_state=interview.review_state,
         reviews=reviews,
+        report=report,
     )
 
 
@@ -268,6 +297,9 @@ def interviews_in_order(ids: list[uuid.UUID], *, batch_size: int = 100) -> Itera
             queryset=InterviewReview.objects.select_related("reviewer").order_by("created_at", "id"),
             to_attr="export_reviews",
         )
-        by_id = {i.pk: i for i in interviews_for_export().filter(pk__in=batch).prefetch_related(reviews)}
+        reports = Prefetch(
+            "reports", queryset=InterviewReport.objects.order_by("interview", "-version"), to_attr="export_reports"
+        )
+        by_id = {i.pk: i for i in interviews_for_export().filter(pk__in=batch).prefetch_related(reviews, reports)}
         # An interview deleted since the ids were read is skipped, not an error.
         yield from (by_id[pk] for pk in batch if pk in by_id)

@@ -314,6 +314,8 @@ def _wrap(pdf, text: str, width: float) -> Iterator[str]:
 def build_pdf(header: ExportHeader, turns: Iterable[Turn]) -> bytes:
     from fpdf import FPDF
 
+    from interviews.exports.report import pdf_report
+
     class TranscriptPDF(FPDF):
         def footer(self):
             self.set_y(-12)
@@ -340,6 +342,7 @@ def build_pdf(header: ExportHeader, turns: Iterable[Turn]) -> bytes:
             pdf.set_x(pdf.l_margin + 34)
             pdf.cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
+    pdf_report(pdf, header, wrap=_wrap, printable=printable)
     if header.reviews:
         pdf.set_font("DejaVu", "B", 12)
         pdf.cell(0, 8, "Reviews", new_x="LMARGIN", new_y="NEXT")
@@ -351,6 +354,9 @@ def build_pdf(header: ExportHeader, turns: Iterable[Turn]) -> bytes:
                 for line in _wrap(pdf, printable(text), pdf.epw):
                     pdf.cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
         pdf.ln(4)
+    # A heading of its own, as in the DOCX: after a report, the transcript is a new part.
+    pdf.set_font("DejaVu", "B", 12)
+    pdf.cell(0, 8, "Conversation", new_x="LMARGIN", new_y="NEXT")
     for turn in turns:
         pdf.ln(2)
         pdf.set_font("DejaVu", "B", 9)
@@ -369,6 +375,8 @@ def build_docx(header: ExportHeader, turns: Iterable[Turn]) -> bytes:
     from docx import Document
     from docx.shared import Pt
 
+    from interviews.exports.report import docx_report
+
     document = Document()
     document.core_properties.title = f"Interview transcript {header.interview_id}"
     document.core_properties.author = "interviewsvc"
@@ -379,6 +387,7 @@ def build_docx(header: ExportHeader, turns: Iterable[Turn]) -> bytes:
         cells = table.add_row().cells
         cells[0].text = label
         cells[1].text = printable(value)
+    docx_report(document, header, printable=printable)
     if header.reviews:
         document.add_heading("Reviews", level=2)
         for title, lines in review_texts(header):

@@ -4,6 +4,8 @@ Services publish these to the interview's group after commit, the consumer sends
 REST SSE stream (``interviews.sse``) sends the same payloads as events.
 """
 
+from django.urls import reverse
+
 from interviews.models import Interview, InterviewMessage
 from interviews.serializers import interview_data, message_data
 
@@ -59,6 +61,11 @@ def evaluation(*, answer_id, evaluation: dict) -> dict:
     return {"type": "evaluation", "answer_id": str(answer_id), **evaluation}
 
 
+def report_url(interview_id) -> str:
+    """The path of an interview's report (``GET``: 202 while it is made, then 200)."""
+    return reverse("interview-report", kwargs={"interview_id": interview_id})
+
+
 def interview_complete(interview: Interview, *, overall_score: int | None) -> dict:
     return {
         "type": "interview_complete",
@@ -66,6 +73,7 @@ def interview_complete(interview: Interview, *, overall_score: int | None) -> di
         "overall_score": overall_score,
         "total_questions": interview.question_count,
         "status": interview.status,
+        "report_url": report_url(interview.id),
     }
 
 

@@ -12,8 +12,8 @@ from collections import deque
 from django.conf import settings
 from rest_framework import serializers
 
-from interviews.serializers import AnswerText, ClientMessageId, StrictCharField
-from interviewsvc.api import field_errors
+from interviews.serializers import AnswerText, ClientMessageId
+from interviewsvc.api import StrictCharField, field_errors
 from interviewsvc.parsers import JSONTooDeep, json_loads_bounded
 
 RATE_WINDOW_SECONDS = 60.0

@@ -18,6 +18,7 @@ from interviews.models import (
 )
 from interviews.permissions import Action, InterviewAccessPermission
 from interviews.realtime import frames
+from interviews.reports.services import interview_report_request
 from interviews.services.messages import MessageDraft, interview_lock, messages_build
 from interviewsvc.errors import ValidationFailed
 
@@ -81,6 +82,7 @@ def interview_status_change(*, interview_id: uuid.UUID, status: str, actor=None)
         batch = [frames.status_changed(interview)]
         if status == InterviewStatus.COMPLETED:
             batch.append(frames.interview_complete(interview, overall_score=interview.overall_score))
+            interview_report_request(interview=interview)
         events.publish_on_commit(interview.id, batch)
     return interview
 
@@ -134,6 +136,8 @@ def interview_migrate(
         with transaction.atomic():
             interview.save(force_insert=True)
             InterviewMessage.objects.bulk_create(messages, batch_size=500)
+            if status == InterviewStatus.COMPLETED:  # an imported completed interview gets its report too
+                interview_report_request(interview=interview)
     except IntegrityError as exc:
         # A concurrent import of the same session won the race for the unique constraint.
         if Interview.objects.filter(employee=user, session_id=session_id).exists():

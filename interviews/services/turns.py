@@ -48,6 +48,7 @@ from interviews.exceptions import InterviewNotActive, TurnInProgress
 from interviews.models import Interview, InterviewMessage, InterviewSource, InterviewStatus, MessageRole
 from interviews.permissions import Action, InterviewAccessPermission
 from interviews.realtime import frames
+from interviews.reports.services import interview_report_request
 from interviews.serializers import iso
 from interviewsvc.ids import uuid7
 
@@ -281,6 +282,7 @@ def turn_reply_store(*, job: TurnJob, turn: Turn) -> Result | None:
         batch += [frames.question(reply), frames.message(reply)]
         if turn.is_final:
             batch.append(frames.interview_complete(interview, overall_score=interview.overall_score))
+            interview_report_request(interview=interview)
         events.publish_on_commit(interview.id, batch)
     if answer is None:
         return StartResult(interview=interview, message=reply, turn=turn)

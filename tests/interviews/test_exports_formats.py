@@ -85,6 +85,7 @@ def test_json_is_interview_export_data(client_for, staff, interview):
         "technical_level",
         "source",
         "overall_score",
+        "report",  # the current report, null while it is made (test_reports_exports.py)
         "review_state",  # for those who may read reviews (test_reviews_exports.py)
         "reviews",
         "conversation_history",

@@ -198,4 +198,5 @@ async def test_pausing_and_completing_announce_status_and_the_overall_score():
         "overall_score": 4,
         "total_questions": 1,
         "status": "completed",
+        "report_url": f"/api/v1/interviews/{interview.id}/report",
     }

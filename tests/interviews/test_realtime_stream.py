@@ -141,6 +141,7 @@ async def test_final_answer_sends_interview_complete(employee, interview):
     assert complete["status"] == "completed"
     assert complete["total_questions"] == 6
     assert isinstance(complete["overall_score"], int)
+    assert complete["report_url"] == f"/api/v1/interviews/{interview.id}/report"
     stored = await sync(Interview.objects.get)(pk=interview.id)
     assert stored.status == InterviewStatus.COMPLETED
     assert stored.message_count == 13
@@ -216,6 +217,7 @@ async def test_admin_completing_in_the_admin_site_reaches_observer(client, admin
     assert (changed["type"], changed["status"]) == ("status_changed", "completed")
     assert complete["type"] == "interview_complete"
     assert complete["overall_score"] is None
+    assert complete["report_url"] == f"/api/v1/interviews/{interview.id}/report"
     await comm.disconnect()
 
 

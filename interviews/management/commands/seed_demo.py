@@ -23,12 +23,12 @@ DEMO_USERS = [
 ]
 ANSWERS = {
     Language.ES: [
-        "Soy analista de compras y gestiono las órdenes de compra de materiales para la planta.",
+        "Soy analista de compras y gestiono unos 40 pedidos de materiales a la semana para la planta.",
         "Recibo la solicitud por correo, reviso el stock en SAP, pido tres cotizaciones y creo la orden.",
         "Uso SAP, Excel para comparar cotizaciones y el portal de proveedores.",
-        "Entra una solicitud aprobada y sale una orden de compra enviada al proveedor.",
+        "Entra una solicitud aprobada en el portal y sale un pedido enviado al proveedor.",
         "A veces el stock en SAP no está actualizado; llamo al almacén para confirmarlo.",
-        "Automatizaría la comparación de cotizaciones y la alerta de stock bajo.",
+        "Automatizaría en SAP la comparación de cotizaciones y la alerta de stock bajo.",
     ],
     Language.EN: [
         "I am an accounts payable clerk; I process supplier invoices every day.",
