@@ -14,6 +14,7 @@ after a worker died, retried after a database blip) never undoes a newer one.
 
 import contextlib
 import io
+import itertools
 import logging
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -217,14 +218,19 @@ def _claim(job_id: str) -> ExportJob | None:
     return job
 
 
-def _with_progress(job: ExportJob, entries: Iterator) -> Iterator:
-    """``entries``, writing ``done`` about every 1% (every member of a small job): the ZIP writer
-    asks for member n once members 0..n-1 are written."""
+def _with_progress(job: ExportJob, entries: Iterable) -> Iterator:
+    """``entries``, writing ``done`` about every 1% (every member of a small job). The ZIP writer
+    asks for member n once members 0..n-1 are written, so ``done`` is written before member n is
+    even read; a job that left ``running`` (purged) stops there."""
     step = max(1, job.total // 100)
-    for n, entry in enumerate(entries):
-        running = ExportJob.objects.filter(pk=job.pk, state=ExportJobState.RUNNING)
+    iterator = iter(entries)
+    running = ExportJob.objects.filter(pk=job.pk, state=ExportJobState.RUNNING)
+    for n in itertools.count():
         if n and n % step == 0 and not running.update(done=n):
             raise JobGone
+        entry = next(iterator, None)
+        if entry is None:
+            return
         yield entry
 
 
