@@ -5,7 +5,7 @@ idempotency and the purge receiver. Tasks run in-process after commit (both data
 import io
 import json
 import zipfile
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -15,42 +15,22 @@ from interviews.exports.jobs import export_job_run, export_jobs_expire
 from interviews.exports.models import ExportJob, ExportJobInterview, ExportJobState
 from interviews.models import InterviewExport, InterviewMessage
 from interviews.signals import interviews_purged
-from tests.factories import ORG_B, InterviewFactory, UserFactory, add_messages
+from tests.factories import ORG_B, UserFactory
+from tests.interviews.export_job_support import files, three_interviews, use_export_dir
 
 pytestmark = pytest.mark.django_db
 
-DAY = datetime(2026, 5, 10, 8, 0, tzinfo=UTC)
 JOBS = "/api/v1/interviews/export-jobs"
 
 
 @pytest.fixture(autouse=True)
 def export_dir(settings, tmp_path):
-    """Each test's files in its own directory, so a test sees exactly what it wrote."""
-    location = tmp_path / "exports"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "exports": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(location), "allow_overwrite": True},
-        },
-    }
-    return location
+    return use_export_dir(settings, tmp_path)
 
 
 @pytest.fixture
 def interviews(employee, other_employee):
-    made = []
-    for n, (owner, language, status) in enumerate(
-        [(employee, "es", "completed"), (other_employee, "en", "in_progress"), (employee, "es", "paused")]
-    ):
-        interview = InterviewFactory(
-            employee=owner, language=language, status=status, started_at=DAY + timedelta(days=n)
-        )
-        add_messages(interview, 3 + n)
-        made.append(interview)
-    foreign = InterviewFactory(employee=UserFactory(organization_id=ORG_B), started_at=DAY)
-    add_messages(foreign, 2)
-    return made
+    return three_interviews(employee, other_employee)
 
 
 @pytest.fixture
@@ -74,10 +54,6 @@ def run_job(client_for, start_job):
         return client_for(user).get(response["Location"]).json()["data"]
 
     return run
-
-
-def files(directory) -> list[str]:
-    return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
 
 
 def read_zip(response) -> zipfile.ZipFile:
