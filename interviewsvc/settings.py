@@ -198,6 +198,8 @@ STORAGES = {
 EXPORT_FILES_DIR = env.str("EXPORT_FILES_DIR", default=str(BASE_DIR / "var" / "exports"))
 EXPORT_S3_BUCKET = env.str("EXPORT_S3_BUCKET", default="")
 if EXPORT_S3_BUCKET:
+    from boto3.s3.transfer import TransferConfig
+
     STORAGES["exports"] = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
@@ -209,6 +211,9 @@ if EXPORT_S3_BUCKET:
             "location": env.str("EXPORT_S3_PREFIX", default="exports"),
             "default_acl": None,
             "file_overwrite": True,
+            # The ZIP is read from its generator in the task's own thread (its database
+            # connection and cursor), uploaded in 8 MB parts: at most one part in memory.
+            "transfer_config": TransferConfig(use_threads=False, multipart_chunksize=8 * 2**20),
         },
     }
 else:
