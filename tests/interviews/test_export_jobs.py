@@ -4,13 +4,16 @@ idempotency and the purge receiver. Tasks run in-process after commit (both data
 
 import io
 import json
+import threading
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
-from interviews.exports import archive
+from interviews.exports import archive, jobs
 from interviews.exports.jobs import export_job_run, export_jobs_expire
 from interviews.exports.models import ExportJob, ExportJobInterview, ExportJobState
 from interviews.models import InterviewExport, InterviewMessage
@@ -325,3 +328,34 @@ def test_a_purge_during_the_job_stops_it_and_leaves_no_file(
     job = run_job(staff)
     assert job["state"] == "expired"
     assert files(export_dir) == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_requests_cannot_both_pass_the_active_job_limit(
+    client_for, staff, interviews, settings, monkeypatch
+):
+    """Count-then-insert under the user's row lock: of requests racing for the last slot, one
+    gets a job and the others 429 (the tasks are held back so every job stays queued)."""
+    settings.EXPORT_JOB_MAX_ACTIVE_PER_USER = 1
+    monkeypatch.setattr(jobs, "enqueue", lambda *args, **kwargs: None)
+    barrier = threading.Barrier(4)
+
+    def post(_):
+        try:
+            barrier.wait()
+            return client_for(staff).post(JOBS).status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(4) as pool:
+        statuses = sorted(pool.map(post, range(4)))
+    assert statuses == [202, 429, 429, 429]
+    assert ExportJob.objects.count() == 1
+
+
+def test_polling_a_job_is_a_fixed_number_of_queries(client_for, run_job, staff, interviews, django_assert_num_queries):
+    job = run_job(staff)
+    client = client_for(staff)
+    with django_assert_num_queries(2):  # the user (token), the job
+        assert client.get(job["status_url"]).status_code == 200
