@@ -170,7 +170,10 @@ def run_job(*, interviews: int, messages: int, export_format: str, sentences: li
     mib = 1024
     return [
         ("job", f"{interviews:,} interviews x {messages} messages, format {export_format}"),
-        ("worker: task time", f"{figures['seconds']:.1f} s (wall {elapsed:.1f} s with process start, {polls} polls answered meanwhile)"),
+        (
+            "worker: task time",
+            f"{figures['seconds']:.1f} s (wall {elapsed:.1f} s with process start, {polls} polls answered meanwhile)",
+        ),
         ("worker: resident before", f"{figures['before_kib'] / mib:.0f} MiB"),
         (
             "worker: peak resident",
