@@ -12,6 +12,10 @@ RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput --ver
 # The service runs as an unprivileged user that cannot change its own code or static files
 # (both stay owned by root). The database is PostgreSQL through DATABASE_URL (docker-compose.yml).
 RUN useradd --system --uid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin app
+# Export job files (EXPORT_FILES_DIR; docker-compose.yml mounts a volume shared by web and worker
+# here): the one directory the service writes, its own, private.
+RUN mkdir -p /var/lib/interviewsvc/exports && chown -R 10001:10001 /var/lib/interviewsvc && chmod 700 /var/lib/interviewsvc/exports
+ENV EXPORT_FILES_DIR=/var/lib/interviewsvc/exports
 USER 10001:10001
 
 EXPOSE 8000

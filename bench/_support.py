@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -135,6 +135,7 @@ def free_port() -> int:
 class Servers:
     ports: list[int]
     log_path: Path
+    pids: list[int] = field(default_factory=list)  # to watch a server's memory (export_bench)
 
     @property
     def base_urls(self) -> list[str]:
@@ -177,7 +178,7 @@ def daphne_servers(count: int, env: dict[str, str], *, ready_timeout: float = 60
                     )
                 )
                 ports.append(port)
-            servers = Servers(ports=ports, log_path=log_path)
+            servers = Servers(ports=ports, log_path=log_path, pids=[p.pid for p in procs])
             _wait_ready(servers, procs, ready_timeout)
             yield servers
         finally:

@@ -1,12 +1,16 @@
 """Benchmark: export one 10,000-message interview in every format; time and peak memory.
 
     .venv/bin/python bench/export_bench.py [--messages 10000] [--chunk-size 500]
+        [--job-interviews 1000] [--job-messages 40] [--job-format json]
 
 Uses a throw-away SQLite file unless DATABASE_URL is set (then it migrates that database,
 adds one user and one interview, and deletes them at the end). Each format runs the same code
 as the API (``export_header`` + the format's renderer over ``export_turns``) and the bytes are
 counted, not kept. The baseline, measured in the same run, is a bare loop over the same rows
 writing ``"<seq> <role>: <content>\\n"``: the least any export has to do.
+
+Then an export job of ``--job-interviews`` interviews (0: none) through a real daphne and a
+worker process, with the time and the memory of both (bench/_export_job.py).
 """
 
 import argparse
@@ -102,6 +106,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--chunk-size", type=int, default=500, help="rows per database round trip")
+    parser.add_argument("--job-interviews", type=int, default=1_000, help="interviews of the export job (0: no job)")
+    parser.add_argument("--job-messages", type=int, default=40, help="messages per interview of the job")
+    parser.add_argument("--job-format", default="json", help="member format of the job's ZIP")
     args = parser.parse_args()
 
     tmp = None
@@ -152,6 +159,18 @@ def main() -> None:
     finally:
         created.delete()
         user.delete()
+    try:
+        job_rows = []
+        if args.job_interviews:
+            from _export_job import run_job
+
+            job_rows = run_job(
+                interviews=args.job_interviews,
+                messages=args.job_messages,
+                export_format=args.job_format,
+                sentences=SENTENCES,
+            )
+    finally:
         if tmp is not None:
             tmp.cleanup()
 
@@ -163,6 +182,10 @@ def main() -> None:
             f"{label:<22}{elapsed:>9.2f}{elapsed / base_time:>9.1f}{peak / 2**20:>10.1f}"
             f"{peak / base_peak:>9.1f}{size / 1024:>12.0f}"
         )
+    if job_rows:
+        print()
+        for label, value in job_rows:
+            print(f"{label:<30}{value}")
 
 
 if __name__ == "__main__":

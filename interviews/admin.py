@@ -12,7 +12,7 @@ from interviews import admin_review, selectors
 from interviews.engine.plans import LANGUAGES, LEVELS, builtin_plan_data, plan_spec
 from interviews.exports.admin import ExportActionForm, export_selected_interviews
 from interviews.models import Interview, InterviewPlan, InterviewSource, InterviewStatus
-from interviews.permissions import can_review, is_admin_reviewer, may_change_any_status, scope_filter
+from interviews.permissions import can_review, is_admin, is_admin_reviewer, scope_filter
 from interviews.reports.services import interview_report_regenerate
 from interviews.services import ALLOWED_TRANSITIONS, interview_plan_save, interview_status_change
 from interviews.services.reviews import interview_review_claim, interview_review_create
@@ -233,7 +233,7 @@ class InterviewAdmin(admin.ModelAdmin):
         return is_admin_reviewer(request.user)
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return may_change_any_status(request.user)
+        return is_admin(request.user)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return request.user.is_superuser

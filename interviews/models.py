@@ -240,6 +240,7 @@ class InterviewExport(models.Model):
         SINGLE = "single", "One interview"
         BULK = "bulk", "Bulk (filters)"
         ADMIN = "admin", "Admin action"
+        JOB = "job", "Export job (API)"
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SINGLE)
@@ -253,6 +254,9 @@ class InterviewExport(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="interview_exports"
     )
     organization_id = models.UUIDField(null=True, blank=True)
+    # The export job that wrote the file (kind "job", and "admin" since the action runs as a
+    # job); a plain id so the record outlives the job and its file.
+    job_id = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -347,3 +351,8 @@ class InterviewReport(models.Model):
 
     def __str__(self) -> str:
         return f"Report v{self.version} of interview {self.interview_id}"
+
+
+# Export jobs live next to the export code (interviews/exports/models.py); importing them here
+# makes them models of this app.
+from interviews.exports.models import ExportJob, ExportJobInterview, ExportJobState  # noqa: E402, F401

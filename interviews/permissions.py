@@ -46,9 +46,9 @@ def is_admin_reviewer(user) -> bool:
     return user.is_active and user.is_staff and is_reviewer(user)
 
 
-def may_change_any_status(user) -> bool:
-    """Admins and superusers make any status transition (the API's PATCH and Django admin);
-    employees only ``OWNER_STATUSES`` of their own interviews, staff none."""
+def is_admin(user) -> bool:
+    """Admins and superusers: any status transition (the API's PATCH and Django admin; employees
+    only ``OWNER_STATUSES`` of their own interviews, staff none) and regenerating reports."""
     return user.is_superuser or user.role == Role.ADMIN
 
 
@@ -117,7 +117,7 @@ class InterviewAccessPermission(BasePermission):
                 raise PermissionDenied("Only the interviewee may answer; you may observe this interview.")
             return
         if action is Action.CHANGE_STATUS:
-            if may_change_any_status(user):
+            if is_admin(user):
                 return
             if is_owner(user, interview) and (target_status is None or target_status in OWNER_STATUSES):
                 return

@@ -5,6 +5,7 @@ import uuid
 
 from celery import shared_task
 
+from interviews.exports.jobs import export_job_run, export_jobs_sweep  # noqa: F401 - registered with Celery
 from interviews.sweep import sweep_once
 
 

@@ -172,7 +172,7 @@ def _query_bounds(operation_id: str | None) -> dict[str, dict]:
 
 def _parameter_fix(parameter: dict) -> None:
     name, schema = parameter["name"], parameter["schema"]
-    if parameter["in"] == "path" and name == "interview_id":
+    if parameter["in"] == "path" and name in ("interview_id", "job_id"):
         # Any segment reaches the view, which refuses a non-UUID with 422 (interviewsvc/routes.py).
         parameter["schema"] = {"type": "string", "format": "uuid"}
         return

@@ -46,13 +46,14 @@ ERROR_DESCRIPTIONS = {
     400: "malformed_request: the body is not valid JSON",
     401: "not_authenticated / token_invalid",
     403: "interview_access_denied / permission_denied",
-    404: "interview_not_found / not_found (report: report_not_found, the interview never completed)",
+    404: "interview_not_found / export_job_not_found / not_found (report_not_found: the interview never completed)",
     405: "method_not_allowed",
-    409: "interview_already_exists / invalid_status_transition / interview_not_active",
+    409: "interview_already_exists / invalid_status_transition / interview_not_active / export_job_not_ready",
+    410: "export_job_expired",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
-    429: "throttled (Retry-After set)",
+    429: "throttled / too_many_export_jobs (Retry-After set)",
     503: "service_unavailable (Retry-After set)",
 }
 

@@ -194,6 +194,42 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# The ZIPs of export jobs (docs/exports.md, "Export jobs"): files under EXPORT_FILES_DIR, or an
+# S3-compatible bucket (django-storages) when EXPORT_S3_BUCKET is set. Never served by URL:
+# downloads go through the API's permission check.
+EXPORT_FILES_DIR = env.str("EXPORT_FILES_DIR", default=str(BASE_DIR / "var" / "exports"))
+EXPORT_S3_BUCKET = env.str("EXPORT_S3_BUCKET", default="")
+if EXPORT_S3_BUCKET:
+    from boto3.s3.transfer import TransferConfig
+
+    STORAGES["exports"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": EXPORT_S3_BUCKET,
+            # Credentials come from boto3's usual chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,
+            # an instance role ...), never from here.
+            "endpoint_url": env.str("EXPORT_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("EXPORT_S3_REGION", default="") or None,
+            "location": env.str("EXPORT_S3_PREFIX", default="exports"),
+            "default_acl": None,
+            "file_overwrite": True,
+            # The ZIP is read from its generator in the task's own thread (its database
+            # connection and cursor), uploaded in 8 MB parts: at most one part in memory.
+            "transfer_config": TransferConfig(use_threads=False, multipart_chunksize=8 * 2**20),
+        },
+    }
+else:
+    STORAGES["exports"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": EXPORT_FILES_DIR,
+            "base_url": None,
+            "allow_overwrite": True,
+            # Transcripts: readable by the service's user only.
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
+    }
 LOGIN_URL = "admin:login"
 
 # --- Client address and logins (docs/operations.md, "Security") ----------------------------
@@ -246,6 +282,14 @@ MAX_MESSAGE_CHARS = env.int("MAX_MESSAGE_CHARS", default=10_000)
 MIGRATE_MAX_MESSAGES = env.int("MIGRATE_MAX_MESSAGES", default=2_000)
 # Interviews one bulk export (GET interviews/export) may hold; more is a 422 (docs/exports.md).
 EXPORT_BULK_MAX_INTERVIEWS = env.int("EXPORT_BULK_MAX_INTERVIEWS", default=1_000)
+# Export jobs (POST interviews/export-jobs, the admin's export action; docs/exports.md): the
+# interviews one job may hold (more is a 422), the jobs one user may have queued or running at
+# once (one more is a 429), seconds a finished file is kept, and seconds after which a job that
+# never finished is marked failed (its worker and every retry are gone).
+EXPORT_JOB_MAX_INTERVIEWS = env.int("EXPORT_JOB_MAX_INTERVIEWS", default=10_000)
+EXPORT_JOB_MAX_ACTIVE_PER_USER = env.int("EXPORT_JOB_MAX_ACTIVE_PER_USER", default=2)
+EXPORT_JOB_TTL = env.int("EXPORT_JOB_TTL", default=86_400)
+EXPORT_JOB_SWEEP_SECONDS = env.int("EXPORT_JOB_SWEEP_SECONDS", default=300)
 # A list total of at least LIST_COUNT_CACHE_MIN_ITEMS is cached this many seconds (0: never),
 # so counting 100k rows is not paid on every page (docs/operations.md, "Benchmarks").
 LIST_COUNT_CACHE_SECONDS = env.int("LIST_COUNT_CACHE_SECONDS", default=10)
@@ -424,6 +468,15 @@ if TURN_SWEEP_SECONDS > 0:
         # A sweep nobody ran in time is dropped: the next one does the same work.
         "options": {"expires": TURN_SWEEP_SECONDS},
     }
+
+# Export files past EXPORT_JOB_TTL are deleted by this sweep (interviews/exports/jobs.py).
+CELERY_BEAT_SCHEDULE["export-jobs-sweep"] = {
+    "task": "interviews.exports.export_jobs_sweep",
+    "schedule": EXPORT_JOB_SWEEP_SECONDS,
+    "options": {"expires": EXPORT_JOB_SWEEP_SECONDS},
+}
+# A queued or running job older than this never finishes: the longest task plus every retry.
+EXPORT_JOB_STALE_SECONDS = env.int("EXPORT_JOB_STALE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 3600)
 
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -1,11 +1,15 @@
 """Settings for the test suite: the real settings with a fixed key and fast hashing."""
 
 import os
+import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789abcdef0123456789abcdef")
+# Export job files of this test run, shared with the worker and daphne processes tests start
+# (they inherit the environment); tests that read files point the storage at their tmp_path.
+os.environ.setdefault("EXPORT_FILES_DIR", tempfile.mkdtemp(prefix="interviewsvc-test-exports-"))
 
 from interviewsvc.settings import *  # noqa: F403
-from interviewsvc.settings import ALLOWED_HOSTS, MIDDLEWARE, REST_FRAMEWORK
+from interviewsvc.settings import ALLOWED_HOSTS, MIDDLEWARE, REST_FRAMEWORK, STORAGES
 
 # The test client's host. The WebSocket origin check captures ALLOWED_HOSTS when the ASGI app is
 # built, which can be before pytest-django adds "testserver" itself.
@@ -18,6 +22,7 @@ SECURE_SSL_REDIRECT = False
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "exports": STORAGES["exports"],
 }
 # Throttling is exercised by its own tests with low rates; the rest of the suite must not trip it.
 REST_FRAMEWORK = {

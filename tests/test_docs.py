@@ -86,6 +86,9 @@ def test_every_runnable_block_runs_as_written_against_a_live_server(tmp_path):
             members = archive.namelist()
         assert members
         assert all(name.endswith(".csv") for name in members)
+        # ... the export job's ZIP: the same members as the synchronous one.
+        with zipfile.ZipFile(work / "interviews-es-job.zip") as archive:
+            assert archive.namelist() == members
 
 
 def test_every_command_a_user_copies_is_marked_runnable():

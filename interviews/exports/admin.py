@@ -1,4 +1,5 @@
-"""Admin side of exports: the "export selected interviews" action and the read-only audit log.
+"""Admin side of exports: the "export selected interviews" action (an export job, with a
+progress page) and the read-only audit log.
 
 Imported by ``interviews/admin.py`` (which registers ``InterviewAdmin`` and lists the action).
 """
@@ -8,14 +9,15 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.helpers import ActionForm
 from django.db.models import QuerySet
-from django.urls import reverse
-from django.utils import timezone
+from django.http import Http404, HttpResponseRedirect
+from django.template.defaultfilters import pluralize
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
-from interviews.exports.archive import archive_entries, archive_filename, zip_chunks
 from interviews.exports.formats import FORMATS
-from interviews.exports.services import export_record
-from interviews.exports.streaming import file_response
+from interviews.exports.jobs import TooManyExportJobs, export_job_create
+from interviews.exports.models import ExportJob
 from interviews.models import ExportFormat, InterviewExport
 from interviews.permissions import is_admin_reviewer
 
@@ -33,21 +35,56 @@ class ExportActionForm(ActionForm):
 
 @admin.action(description="Export selected interviews (ZIP)", permissions=["view"])
 def export_selected_interviews(modeladmin, request, queryset: QuerySet):
-    """A ZIP with one file per selected interview; ``queryset`` is already scoped to the reviewer."""
+    """Start an export job for the selected interviews (``queryset`` is already scoped to the
+    reviewer) and show its progress page, which offers the ZIP when it is written."""
     name = request.POST.get("format") or ExportFormat.JSON
     if name not in FORMATS:
         modeladmin.message_user(request, f'Unknown export format "{name}".', level="error")
         return None
-    export_format = FORMATS[name]
-    limit = settings.EXPORT_BULK_MAX_INTERVIEWS
+    limit = settings.EXPORT_JOB_MAX_INTERVIEWS
     ids = list(queryset.order_by("-started_at", "-id").values_list("id", flat=True)[: limit + 1])
     if len(ids) > limit:
         modeladmin.message_user(request, f"Select at most {limit} interviews per export.", level="error")
         return None
-    now = timezone.now()
-    export_record(user=request.user, kind=InterviewExport.Kind.ADMIN, export_format=name, interview_ids=ids)
-    entries = archive_entries(interview_ids=ids, export_format=export_format, exported_by=request.user, now=now)
-    return file_response(request, zip_chunks(entries), filename=archive_filename(now), content_type="application/zip")
+    try:
+        job = export_job_create(
+            user=request.user, kind=InterviewExport.Kind.ADMIN, export_format=name, interview_ids=ids, filters={}
+        )
+    except TooManyExportJobs as exc:
+        modeladmin.message_user(request, exc.message, level="error")
+        return None
+    return HttpResponseRedirect(reverse("admin:interviews_exportjob_progress", args=[job.id]))
+
+
+@admin.register(ExportJob)
+class ExportJobAdmin(admin.ModelAdmin):
+    """Only the progress page of one's own jobs (``<id>/progress/``); no list in the admin's
+    index: a job and its file are their creator's alone, the audit log is for everyone else."""
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.progress_view)
+        return [path("<uuid:job_id>/progress/", view, name="interviews_exportjob_progress")]
+
+    def has_module_permission(self, request) -> bool:
+        return False
+
+    def progress_view(self, request, job_id):
+        job = ExportJob.objects.filter(pk=job_id, created_by=request.user).first()
+        if job is None:
+            raise Http404("Export job not found.")
+        state = job.state_now()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Export of {job.total} interview{pluralize(job.total)}",
+            "job": job,
+            "state": state,
+            "format_label": ExportFormat(job.format).label,
+            "status_url": reverse("export-job-detail", args=[job.id]),
+            "download_url": reverse("export-job-download", args=[job.id]),
+            "changelist_url": reverse("admin:interviews_interview_changelist"),
+            "percent": int(100 * job.done / job.total) if job.total else 100,
+        }
+        return TemplateResponse(request, "admin/interviews/export_job.html", context)
 
 
 @admin.register(InterviewExport)
@@ -70,6 +107,7 @@ class InterviewExportAdmin(admin.ModelAdmin):
         "interview_count",
         "interview_ids",
         "filters",
+        "job_id",
     ]
     readonly_fields = fields
 

@@ -14,13 +14,15 @@ def export_record(
     interview: Interview | None = None,
     interview_ids: Sequence[uuid.UUID] = (),
     filters: dict | None = None,
+    job_id: uuid.UUID | None = None,
 ) -> InterviewExport:
     """Record who exported what, when and in which format.
 
     ``organization_id`` is the organization whose data left: the interview's for a single
     export, the exporter's for a bulk or admin export (whose interviews are all in the
     exporter's scope). The record is written when the download starts, so an export the
-    client abandons half-way is still on record.
+    client abandons half-way is still on record. An export job (``job_id``) is recorded when
+    it is created, with the filters that chose its interviews.
     """
     if interview is not None:
         ids = [str(interview.id)]
@@ -37,4 +39,5 @@ def export_record(
         filters=filters or {},
         exported_by=user,
         organization_id=organization_id,
+        job_id=job_id,
     )

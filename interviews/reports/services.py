@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from accounts.models import Role
 from interviews.engine.plans import plan_spec
 from interviews.exceptions import InvalidStatusTransition
 from interviews.models import (
@@ -31,7 +30,7 @@ from interviews.models import (
     InterviewStatus,
     ReportSource,
 )
-from interviews.permissions import Action, InterviewAccessPermission
+from interviews.permissions import Action, InterviewAccessPermission, is_admin
 from interviews.reports.schema import report_problems
 from interviews.reports.scripted import ReportInput, ReportMessage, report_build_scripted
 from interviews.selectors import interview_get
@@ -55,7 +54,7 @@ def interview_report_regenerate(*, interview_id: uuid.UUID, actor) -> str:
     """Ask for a new version of a completed interview's report (admins and superusers)."""
     interview = interview_get(interview_id=interview_id)
     InterviewAccessPermission.check(actor, interview, Action.VIEW)
-    if not (actor.is_superuser or actor.role == Role.ADMIN):
+    if not is_admin(actor):
         raise PermissionDenied("Only admins may regenerate a report.")
     if interview.status != InterviewStatus.COMPLETED:
         raise InvalidStatusTransition("Only a completed interview has a report to regenerate.")

@@ -1,6 +1,7 @@
 """The export benchmark stays runnable with its one documented command."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_export_bench_runs_and_reports_every_format():
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
     result = subprocess.run(
-        [sys.executable, "bench/export_bench.py", "--messages", "60"],
+        [sys.executable, "bench/export_bench.py", "--messages", "60", "--job-interviews", "5", "--job-messages", "4"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -29,3 +30,9 @@ def test_export_bench_runs_and_reports_every_format():
         if label.startswith("baseline"):
             assert (time_ratio, peak_ratio) == (1.0, 1.0), line  # the ratios are to this row
         assert size > 0, line
+    # The export job ran through daphne and the worker process, and every figure is reported.
+    job = result.stdout.split("\njob ", 1)[1]
+    assert "5 interviews x 4 messages, format json" in job
+    assert "5 members" in job
+    for label in ("worker: peak resident", "web: peak while the job runs", "web: peak while downloading"):
+        assert re.search(rf"^{label} +\d+ MiB", job, re.MULTILINE), job

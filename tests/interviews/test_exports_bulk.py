@@ -1,4 +1,5 @@
-"""Bulk export (GET interviews/export) and the admin action: streamed ZIPs, filters, access, audit."""
+"""Bulk export (GET interviews/export): streamed ZIPs, filters, access, audit; the admin action's
+form and the audit log (the action itself runs an export job: test_export_jobs_admin.py)."""
 
 import io
 import json
@@ -148,39 +149,6 @@ def test_bulk_query_count_is_per_batch_not_per_interview(client_for, staff, empl
 
 
 # --- admin -----------------------------------------------------------------------------------
-
-
-def admin_export(client, ids, fmt="json"):
-    return client.post(
-        reverse("admin:interviews_interview_changelist"),
-        {"action": "export_selected_interviews", "_selected_action": [str(i) for i in ids], "format": fmt},
-    )
-
-
-def test_admin_action_exports_the_selected_interviews(client, staff, interviews):
-    client.force_login(staff)
-    archive = read_zip(admin_export(client, [interviews[0].id, interviews[1].id], "docx"))
-    assert archive.namelist() == [f"interview-{i.id}.docx" for i in (interviews[1], interviews[0])]
-    paragraphs = [p.text for p in Document(io.BytesIO(archive.read(f"interview-{interviews[1].id}.docx"))).paragraphs]
-    assert "¿Pregunta número 1? Señal ñ" in paragraphs
-    record = InterviewExport.objects.get()
-    assert (record.kind, record.format, record.interview_count) == ("admin", "docx", 2)
-
-
-def test_admin_action_is_scoped_to_the_reviewer(client, staff, interviews):
-    foreign = InterviewFactory(employee=UserFactory(organization_id=ORG_B))
-    client.force_login(staff)
-    archive = read_zip(admin_export(client, [interviews[0].id, foreign.id]))
-    assert archive.namelist() == names([interviews[0]])
-
-
-def test_admin_action_refuses_more_than_the_bulk_limit(client, staff, interviews, settings):
-    settings.EXPORT_BULK_MAX_INTERVIEWS = 2
-    client.force_login(staff)
-    response = admin_export(client, [i.id for i in interviews])
-    assert response.status_code == 302
-    assert "at most 2 interviews" in client.get(response["Location"]).content.decode()
-    assert not InterviewExport.objects.exists()
 
 
 def test_admin_action_offers_the_formats(client, staff, interviews):
