@@ -22,6 +22,7 @@ class Action(StrEnum):
     PARTICIPATE = "participate"  # answer questions: the interviewee only
     CHANGE_STATUS = "change_status"  # PATCH status
     REVIEW = "review"  # read and add reviews: staff/admins of the interview's organization
+    DELETE = "delete"  # soft-delete: admins of the interview's organization, superusers
 
 
 class Scope(StrEnum):
@@ -110,6 +111,10 @@ class InterviewAccessPermission(BasePermission):
             if not can_review(user, interview):
                 raise PermissionDenied("Only staff and admins of the interview's organization review it.")
             return
+        if action is Action.DELETE:
+            if not can_delete(user, interview):
+                raise PermissionDenied("Only admins of the interview's organization delete it.")
+            return
         raise PermissionDenied()
 
 
@@ -123,6 +128,16 @@ def can_review(user, interview) -> bool:
         and user.organization_id is not None
         and interview.organization_id == user.organization_id
     )
+
+
+def can_delete(user, interview) -> bool:
+    """Soft delete is for superusers and for admins of the interview's organization. Not staff
+    (they read and review) and not employees, even their own: an employee who wants their data
+    gone asks for erasure (docs/admin.md), which an admin carries out and the audit log keeps."""
+    if user.is_superuser:
+        return True
+    same_organization = user.organization_id is not None and interview.organization_id == user.organization_id
+    return user.role == Role.ADMIN and same_organization
 
 
 def require_staff(user) -> None:

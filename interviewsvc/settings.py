@@ -420,6 +420,21 @@ if TURN_SWEEP_SECONDS > 0:
         "options": {"expires": TURN_SWEEP_SECONDS},
     }
 
+# --- Data lifecycle (docs/operations.md, "Data lifecycle") ----------------------------------
+# A soft-deleted interview is restorable from the admin for SOFT_DELETE_DAYS, then purged.
+SOFT_DELETE_DAYS = max(0, env.int("SOFT_DELETE_DAYS", default=30))
+# Per deployment, off by default (0): interviews that ended (never ended: started) more than
+# RETENTION_DAYS ago are purged for good.
+RETENTION_DAYS = max(0, env.int("RETENTION_DAYS", default=0))
+PURGE_BATCH_SIZE = max(1, env.int("PURGE_BATCH_SIZE", default=500))
+PURGE_INTERVAL_SECONDS = env.int("PURGE_INTERVAL_SECONDS", default=3600)
+if PURGE_INTERVAL_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["lifecycle-purge"] = {
+        "task": "interviews.tasks.lifecycle_purge",
+        "schedule": PURGE_INTERVAL_SECONDS,
+        "options": {"expires": PURGE_INTERVAL_SECONDS},
+    }
+
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 # JSON lines in production; readable key=value lines while developing.

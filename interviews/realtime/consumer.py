@@ -406,6 +406,14 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
                 frame = await self._with_audio(frame)
             await self._forward(frame)
 
+    async def interview_gone(self, event: dict) -> None:
+        """The interview was deleted (soft or for good): end the socket as for an interview
+        that does not exist, with the same ``error`` frame as an answer to a missing one."""
+        if self.role is None:
+            return
+        await self.send_error("interview_not_found", "The interview no longer exists.")
+        await self._shut(CLOSE_NOT_FOUND)
+
     async def _forward(self, frame: dict) -> None:
         """Send a frame about the interview, remembering the highest sequence number and the
         status sent."""

@@ -105,7 +105,7 @@ def interview_migrate(
             f'status: An imported interview is finished: status must be "completed" or "cancelled", not "{status}".',
             errors=[{"field": "status", "error": "Must be completed or cancelled.", "type": "invalid_choice"}],
         )
-    if Interview.objects.filter(employee=user, session_id=session_id).exists():
+    if Interview.all_objects.filter(employee=user, session_id=session_id).exists():
         raise InterviewAlreadyExists(f'Session "{session_id}" was already imported.')
     now = timezone.now()
     stamps = [item.get("timestamp") for item in history if item.get("timestamp")]
@@ -136,7 +136,7 @@ def interview_migrate(
             InterviewMessage.objects.bulk_create(messages, batch_size=500)
     except IntegrityError as exc:
         # A concurrent import of the same session won the race for the unique constraint.
-        if Interview.objects.filter(employee=user, session_id=session_id).exists():
+        if Interview.all_objects.filter(employee=user, session_id=session_id).exists():
             raise InterviewAlreadyExists(f'Session "{session_id}" was already imported.') from exc
         raise
     return interview
