@@ -469,7 +469,7 @@ class InterviewDetailView(InterviewObjectView):
         ),
         responses={
             204: OpenApiResponse(description="Deleted (restorable by an admin)"),
-            **errors_for(401, 403, 404, 429),
+            **errors_for(401, 403, 404, 422, 429),
         },
         tags=["interviews"],
     )

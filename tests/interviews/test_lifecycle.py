@@ -149,7 +149,8 @@ def test_an_admin_of_another_organization_gets_403_access_denied(client_for, for
 def test_delete_needs_a_token_and_a_valid_id(client_for, admin_user):
     assert client_for().delete(f"/api/v1/interviews/{uuid.uuid4()}").status_code == 401
     bad = client_for(admin_user).delete("/api/v1/interviews/not-a-uuid")
-    assert bad.status_code in (404, 422)
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "interview_id"
 
 
 def test_a_deleted_session_cannot_be_imported_again(client_for, employee, admin_user):
