@@ -6,8 +6,10 @@ and on channels_redis (PostgreSQL + Redis pass)."""
 from datetime import timedelta
 
 import pytest
+from channels.layers import get_channel_layer
 from django.utils import timezone
 
+from interviews.events import group_name
 from interviews.models import Interview
 from interviews.realtime.consumer import CLOSE_NOT_FOUND
 from interviews.services import lifecycle
@@ -100,3 +102,21 @@ async def test_an_answer_after_the_delete_is_refused_on_a_socket_that_missed_the
     await ended_cleanly(participant)
     stored = await sync(lambda: Interview.all_objects.get(pk=interview.id).messages.count())()
     assert stored == 1  # the first question only: nothing was written to a deleted interview
+
+
+async def test_a_socket_that_missed_the_event_leaks_nothing_and_closes_on_its_next_read(employee, interview):
+    participant, _ = await open_socket(employee, interview.id)
+    await sync(Interview.objects.filter(pk=interview.id).update)(deleted_at=timezone.now())
+    # resume: no message of the deleted interview is replayed.
+    await participant.send_json_to({"type": "resume", "after_sequence": 0})
+    await participant.send_json_to({"type": "get_next_question"})
+    await ended_cleanly(participant)  # the first frame is the error: no ``message`` came before it
+
+
+async def test_after_a_redis_outage_a_deleted_interviews_socket_closes(employee, interview):
+    participant, _ = await open_socket(employee, interview.id)
+    await sync(Interview.objects.filter(pk=interview.id).update)(deleted_at=timezone.now())
+    # What interviewsvc.channel_layer hands every member when Redis is back: the delete's event was
+    # lost with it, so the catch-up finds the interview gone, sends nothing of it, and closes.
+    await get_channel_layer().group_send(group_name(interview.id), {"type": "layer.reconnected"})
+    await ended_cleanly(participant)
