@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connections
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -346,3 +347,21 @@ def test_a_turn_waiting_on_the_row_lock_sees_the_soft_delete(employee, admin_use
     assert errors == []
     assert [type(e) for e in writer_errors] == [InterviewNotFound]
     assert not InterviewMessage.objects.filter(interview_id=interview.id).exists()
+
+
+def test_a_purge_batch_costs_the_same_whatever_its_size(settings, employee, staff, django_assert_num_queries):
+    """No query per interview: the rows cascade in bulk (messages, reviews, the export link)."""
+    settings.SOFT_DELETE_DAYS = 0
+
+    def batch_of(n: int) -> None:
+        for _ in range(n):
+            interview = soft_deleted(employee, days_ago=1)
+            InterviewReview.objects.create(interview=interview, reviewer=staff, decision="approved")
+            InterviewExport.objects.create(interview=interview, format="json", exported_by=staff)
+
+    batch_of(1)
+    with CaptureQueriesContext(connection) as one:
+        assert lifecycle.interviews_purge(reason="soft_delete_expired", batch_size=50) == 1
+    batch_of(20)
+    with django_assert_num_queries(len(one)):
+        assert lifecycle.interviews_purge(reason="soft_delete_expired", batch_size=50) == 20
