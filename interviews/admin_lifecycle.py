@@ -53,7 +53,7 @@ class SoftDeleteMixin:
             )
 
 
-@admin.action(description="Restore selected interviews", permissions=["change"])
+@admin.action(description="Restore selected interviews", permissions=["restore"])
 def restore_interviews(modeladmin, request, queryset: QuerySet) -> None:
     restored = 0
     for interview in queryset:
@@ -89,9 +89,11 @@ class DeletedInterviewAdmin(admin.ModelAdmin):
     def has_view_permission(self, request, obj=None) -> bool:
         return _is_admin(request.user)
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        # Only the restore action changes anything; the page itself is read-only.
+    def has_restore_permission(self, request) -> bool:
         return _is_admin(request.user)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # read-only: the restore action is the one change
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -185,6 +185,9 @@ def test_admin_delete_is_a_soft_delete_and_deleted_interviews_restores(client, a
 
     deleted_list = client.get(reverse("admin:interviews_deletedinterview_changelist")).content.decode()
     assert str(live.id) in deleted_list
+    page = client.get(reverse("admin:interviews_deletedinterview_change", args=[live.id]))
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()  # read-only: restoring is the one change
     restore = client.post(
         reverse("admin:interviews_deletedinterview_changelist"),
         {"action": "restore_interviews", "_selected_action": [str(live.id)]},
