@@ -9,6 +9,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from interviews import admin_review, selectors
+from interviews.admin_lifecycle import SoftDeleteMixin
 from interviews.engine.plans import LANGUAGES, LEVELS, builtin_plan_data, plan_spec
 from interviews.exports.admin import ExportActionForm, export_selected_interviews
 from interviews.models import Interview, InterviewPlan, InterviewSource, InterviewStatus
@@ -33,7 +34,7 @@ class InterviewAdminForm(forms.ModelForm):
 
 
 @admin.register(Interview)
-class InterviewAdmin(admin.ModelAdmin):
+class InterviewAdmin(SoftDeleteMixin, admin.ModelAdmin):
     form = InterviewAdminForm
     # What a reviewer scans for (docs/admin.md, "Reviewing interviews"); every column comes with the page's one
     # query (employee and plan joined, answers a subquery, the score stored on the row).
@@ -224,8 +225,8 @@ class InterviewAdmin(admin.ModelAdmin):
         self.message_user(request, "Review recorded.", level=messages.SUCCESS)
         return back
 
-    # Application roles, not Django model permissions, decide who reviews: staff read,
-    # admins also change status, only superusers delete. Objects are already scoped above.
+    # Application roles, not Django model permissions, decide who reviews: staff read, admins
+    # also change status and (soft-)delete (SoftDeleteMixin). Objects are already scoped above.
     def has_module_permission(self, request) -> bool:
         return is_admin_reviewer(request.user)
 
@@ -234,9 +235,6 @@ class InterviewAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return is_admin(request.user)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return request.user.is_superuser
 
     def has_add_permission(self, request) -> bool:
         # Interviews are created by the interviewer, never by hand.

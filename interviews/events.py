@@ -48,3 +48,23 @@ def publish_on_commit(interview_id, frames: list[dict]) -> None:
     """
     if frames:
         transaction.on_commit(lambda: _send(interview_id, frames))
+
+
+async def close(interview_ids: list) -> None:
+    """Tell every open socket of these interviews that the interview is gone (soft-deleted or
+    purged): the consumers close with 4404 (docs/realtime.md). A failure is logged, never raised."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    for interview_id in interview_ids:
+        try:
+            await layer.group_send(group_name(interview_id), {"type": "interview.gone"})
+        except Exception:  # the rows are gone already; a socket left open finds that out on its next frame
+            logger.exception("could not close the sockets of interview %s", interview_id)
+
+
+def close_on_commit(interview_ids) -> None:
+    """:func:`close` once the current transaction commits (nothing if it rolls back)."""
+    ids = list(interview_ids)
+    if ids:
+        transaction.on_commit(lambda: async_to_sync(close)(ids))

@@ -1,9 +1,17 @@
+"""The interviews app's models: interviews and their messages, reviews, reports, plans, the
+export audit log and the data lifecycle's records (export jobs: ``interviews.exports.models``).
+
+Size: one module, as Django expects of an app's models; each class is short and they refer to
+each other (reports, reviews and messages all hang off ``Interview``).
+"""
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from interviews.engine.plans import plan_errors
+from interviews.managers import AllInterviewManager, DeletedInterviewManager, LiveInterviewManager
 from interviewsvc.ids import uuid7
 
 
@@ -107,9 +115,29 @@ class Interview(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Soft delete (``interviews.services.lifecycle``): set, the interview is invisible everywhere
+    # but the admin of deleted interviews, and purged SOFT_DELETE_DAYS later.
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+        db_index=False,  # never queried by deleter
+    )
+
+    # The first manager is the default one: soft-deleted rows are left out (interviews/managers.py).
+    objects = LiveInterviewManager()
+    all_objects = AllInterviewManager()
 
     class Meta:
         ordering = ["-started_at"]
+        # Admin, DRF and related managers use the default manager (live rows only); Django's
+        # own internals (cascades, a message's ``.interview``) the base one, which sees all.
+        default_manager_name = "objects"
+        base_manager_name = "all_objects"
         indexes = [
             models.Index(fields=["employee", "-started_at"], name="interview_employee_started"),
             models.Index(fields=["organization_id", "-started_at"], name="interview_org_started"),
@@ -122,6 +150,8 @@ class Interview(models.Model):
             models.Index(
                 fields=["turn_deadline"], condition=Q(turn_deadline__isnull=False), name="interview_turn_deadline"
             ),
+            # The purge's and the deleted-interviews admin's query (a handful of rows).
+            models.Index(fields=["deleted_at"], condition=Q(deleted_at__isnull=False), name="interview_deleted_at"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -313,6 +343,45 @@ class InterviewPlan(models.Model):
             errors.setdefault("is_default", []).append("The default plan must be active.")
         if errors:
             raise ValidationError(errors)
+
+
+class DeletedInterview(Interview):
+    """Soft-deleted interviews, for the admin that lists and restores them (a proxy: no table)."""
+
+    objects = DeletedInterviewManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "deleted interview"
+        default_manager_name = "objects"
+
+
+class DataDeletion(models.Model):
+    """Audit record of interviews removed for good: who asked (None: the scheduled purge), why,
+    when and how many. Never their content: the only pointer to whom they were about is the
+    employee's opaque UUID, kept for an erasure so that it can be shown to have been done."""
+
+    class Reason(models.TextChoices):
+        ERASURE = "erasure", "Erasure on request"
+        SOFT_DELETE_EXPIRED = "soft_delete_expired", "Soft delete expired"
+        RETENTION = "retention", "Retention period"
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    employee_id = models.UUIDField(null=True, blank=True)
+    interview_count = models.PositiveIntegerField()
+    message_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "data deletion"
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()}: {self.interview_count} interviews"
 
 
 class ReportSource(models.TextChoices):

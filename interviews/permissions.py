@@ -22,6 +22,7 @@ class Action(StrEnum):
     PARTICIPATE = "participate"  # answer questions: the interviewee only
     CHANGE_STATUS = "change_status"  # PATCH status
     REVIEW = "review"  # read and add reviews: staff/admins of the interview's organization
+    DELETE = "delete"  # soft-delete: admins of the interview's organization, superusers
 
 
 class Scope(StrEnum):
@@ -50,6 +51,12 @@ def is_admin(user) -> bool:
     """Admins and superusers: any status transition (the API's PATCH and Django admin; employees
     only ``OWNER_STATUSES`` of their own interviews, staff none) and regenerating reports."""
     return user.is_superuser or user.role == Role.ADMIN
+
+
+def is_admin_site_admin(user) -> bool:
+    """May delete and restore interviews in Django admin: an active staff account with the
+    admin role (or a superuser), the API's DELETE rule for the admin's pages."""
+    return user.is_active and user.is_staff and is_admin(user)
 
 
 def scope_of(user) -> Scope:
@@ -128,6 +135,10 @@ class InterviewAccessPermission(BasePermission):
             if not can_review(user, interview):
                 raise PermissionDenied("Only staff and admins of the interview's organization review it.")
             return
+        if action is Action.DELETE:
+            if not can_delete(user, interview):
+                raise PermissionDenied("Only admins of the interview's organization delete it.")
+            return
         raise PermissionDenied()
 
 
@@ -137,6 +148,16 @@ def can_review(user, interview) -> bool:
     if user.is_superuser:
         return True
     return is_reviewer(user) and user.organization_id is not None and interview.organization_id == user.organization_id
+
+
+def can_delete(user, interview) -> bool:
+    """Soft delete is for superusers and for admins of the interview's organization. Not staff
+    (they read and review) and not employees, even their own: an employee who wants their data
+    gone asks for erasure (docs/admin.md), which an admin carries out and the audit log keeps."""
+    if user.is_superuser:
+        return True
+    same_organization = user.organization_id is not None and interview.organization_id == user.organization_id
+    return is_admin(user) and same_organization
 
 
 def require_staff(user) -> None:

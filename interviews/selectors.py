@@ -90,10 +90,16 @@ def interview_search_snippets(*, interviews: list[Interview], text: str) -> dict
     return search.interview_search_snippets(interview_ids=[i.id for i in interviews], text=text, using=using)
 
 
-def interview_messages(*, interview: Interview, after: int = 0, limit: int | None = None) -> QuerySet[InterviewMessage]:
+def interview_messages(
+    *, interview: Interview | uuid.UUID, after: int = 0, limit: int | None = None
+) -> QuerySet[InterviewMessage]:
+    """Messages numbered above ``after``, in order. Given an id rather than a loaded (so live)
+    interview, as the socket's ``resume`` does, none of a soft-deleted interview (one join)."""
     messages = InterviewMessage.objects.filter(interview=interview, sequence_number__gt=after).order_by(
         "sequence_number"
     )
+    if not isinstance(interview, Interview):
+        messages = messages.filter(interview__deleted_at__isnull=True)
     return messages[:limit] if limit is not None else messages
 
 

@@ -6,6 +6,7 @@ import uuid
 from celery import shared_task
 
 from interviews.exports.jobs import export_job_run, export_jobs_sweep  # noqa: F401 - registered with Celery
+from interviews.services.lifecycle import Reason, interviews_purge
 from interviews.sweep import sweep_once
 
 
@@ -26,3 +27,13 @@ def report_generate(interview_id: str, request_key: str = "completed") -> int | 
 
     report = interview_report_generate(interview_id=uuid.UUID(interview_id), request_key=request_key)
     return report.version if report is not None else None
+
+
+# Beat runs this every PURGE_INTERVAL_SECONDS. Safe twice at once and idempotent (each batch
+# skips rows another run has locked); a transient failure is retried with the project's
+# backoff, and whatever one run leaves, the next one takes (interviews/services/lifecycle.py).
+@shared_task(name="interviews.tasks.lifecycle_purge")
+def lifecycle_purge() -> dict[str, int]:
+    """Remove for good the interviews whose soft delete expired and, when RETENTION_DAYS is set,
+    those past retention; how many for each reason."""
+    return {reason: interviews_purge(reason=reason) for reason in (Reason.SOFT_DELETE_EXPIRED, Reason.RETENTION)}

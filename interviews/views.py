@@ -32,6 +32,7 @@ from interviews.serializers import (
     interview_data,
     message_data,
 )
+from interviews.services import lifecycle
 from interviews.services.turns import connection_release
 from interviewsvc.api import (
     StrictSerializer,
@@ -261,6 +262,26 @@ class InterviewDetailView(InterviewObjectView):
         # Every accepted PATCH changes what it was sent: a transition to the same status is a 409.
         meta = original_meta.update_meta(list(data))
         return success(request, interview_data(interview), "Interview updated", meta=meta)
+
+    @extend_schema(
+        operation_id="interviews_destroy",
+        description=(
+            "Soft-delete the interview: from now on it is 404 everywhere, as if it did not exist, and its open "
+            "sockets close with 4404. Admins of its organization and superusers only (403 for anyone else who "
+            "sees it). Restorable from the admin for SOFT_DELETE_DAYS, then purged for good."
+        ),
+        responses={
+            204: OpenApiResponse(description="Deleted (restorable by an admin)"),
+            **errors_for(401, 403, 404, 422, 429),
+        },
+        tags=["interviews"],
+    )
+    def delete(self, request, interview_id):
+        pk = parse_uuid(interview_id)
+        bind_interview(pk)
+        # Access (DELETE) is checked by the service, under the row lock.
+        lifecycle.interview_soft_delete(interview_id=pk, actor=request.user)
+        return Response(status=204)
 
 
 class InterviewMessagesView(InterviewObjectView):

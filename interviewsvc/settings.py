@@ -287,6 +287,9 @@ EXPORT_BULK_MAX_INTERVIEWS = env.int("EXPORT_BULK_MAX_INTERVIEWS", default=1_000
 # once (one more is a 429), seconds a finished file is kept, and seconds after which a job that
 # never finished is marked failed (its worker and every retry are gone).
 EXPORT_JOB_MAX_INTERVIEWS = env.int("EXPORT_JOB_MAX_INTERVIEWS", default=10_000)
+# PDF and DOCX cost ~0.4 s per interview on two loaded cores (docs/operations.md, export
+# benchmark): 2,000 of them fit well inside CELERY_TASK_TIME_LIMIT's default 30 minutes.
+EXPORT_JOB_MAX_DOCUMENT_INTERVIEWS = env.int("EXPORT_JOB_MAX_DOCUMENT_INTERVIEWS", default=2_000)
 EXPORT_JOB_MAX_ACTIVE_PER_USER = env.int("EXPORT_JOB_MAX_ACTIVE_PER_USER", default=2)
 EXPORT_JOB_TTL = env.int("EXPORT_JOB_TTL", default=86_400)
 EXPORT_JOB_SWEEP_SECONDS = env.int("EXPORT_JOB_SWEEP_SECONDS", default=300)
@@ -477,6 +480,21 @@ CELERY_BEAT_SCHEDULE["export-jobs-sweep"] = {
 }
 # A queued or running job older than this never finishes: the longest task plus every retry.
 EXPORT_JOB_STALE_SECONDS = env.int("EXPORT_JOB_STALE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 3600)
+
+# --- Data lifecycle (docs/operations.md, "Data lifecycle") ----------------------------------
+# A soft-deleted interview is restorable from the admin for SOFT_DELETE_DAYS, then purged.
+SOFT_DELETE_DAYS = max(0, env.int("SOFT_DELETE_DAYS", default=30))
+# Per deployment, off by default (0): interviews that ended (never ended: started) more than
+# RETENTION_DAYS ago are purged for good.
+RETENTION_DAYS = max(0, env.int("RETENTION_DAYS", default=0))
+PURGE_BATCH_SIZE = max(1, env.int("PURGE_BATCH_SIZE", default=500))
+PURGE_INTERVAL_SECONDS = env.int("PURGE_INTERVAL_SECONDS", default=3600)
+if PURGE_INTERVAL_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["lifecycle-purge"] = {
+        "task": "interviews.tasks.lifecycle_purge",
+        "schedule": PURGE_INTERVAL_SECONDS,
+        "options": {"expires": PURGE_INTERVAL_SECONDS},
+    }
 
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

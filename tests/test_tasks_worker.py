@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,12 +20,14 @@ import redis
 from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.db import transaction
+from django.utils import timezone
 from structlog.contextvars import bound_contextvars
 
 from interviews.models import Interview
-from interviews.tasks import turns_sweep
+from interviews.tasks import lifecycle_purge, turns_sweep
 from interviewsvc.celery import app
 from interviewsvc.tasks import enqueue
+from tests.factories import InterviewFactory
 from tests.interviews.realtime_support import (
     BASE_DIR,
     LONG_ANSWER,
@@ -172,3 +175,18 @@ def test_an_error_in_a_task_on_the_worker_reaches_sentry_scrubbed(tmp_path, sett
     text = sentry.raw().decode()
     for word in ("payroll", "Kronos", "Excel", "4200"):
         assert word not in text
+
+
+def test_the_worker_runs_the_purge(employee, worker, settings):
+    """Beat's purge task on a real worker: a soft delete past SOFT_DELETE_DAYS is gone for good."""
+    interview = InterviewFactory(employee=employee)
+    # The worker reads its own settings (SOFT_DELETE_DAYS=30): deleted 31 days ago is due.
+    Interview.objects.filter(pk=interview.pk).update(deleted_at=timezone.now() - timedelta(days=31))
+    with transaction.atomic():
+        enqueue(lifecycle_purge)
+    wait_until(
+        lambda: not Interview.all_objects.filter(pk=interview.id).exists(),
+        within=60,
+        what="the worker to purge the interview",
+        log=worker,
+    )

@@ -5,7 +5,6 @@ Imported by ``interviews/admin.py`` (which registers ``InterviewAdmin`` and list
 """
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.helpers import ActionForm
 from django.db.models import QuerySet
@@ -16,7 +15,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from interviews.exports.formats import FORMATS
-from interviews.exports.jobs import TooManyExportJobs, export_job_create
+from interviews.exports.jobs import TooManyExportJobs, export_job_create, export_job_limit
 from interviews.exports.models import ExportJob
 from interviews.models import ExportFormat, InterviewExport
 from interviews.permissions import is_admin_reviewer
@@ -41,7 +40,7 @@ def export_selected_interviews(modeladmin, request, queryset: QuerySet):
     if name not in FORMATS:
         modeladmin.message_user(request, f'Unknown export format "{name}".', level="error")
         return None
-    limit = settings.EXPORT_JOB_MAX_INTERVIEWS
+    limit = export_job_limit(name)
     ids = list(queryset.order_by("-started_at", "-id").values_list("id", flat=True)[: limit + 1])
     if len(ids) > limit:
         modeladmin.message_user(request, f"Select at most {limit} interviews per export.", level="error")

@@ -6,7 +6,6 @@ A job is its creator's alone: anyone else (an admin of the organization included
 with the same check, never a public or signed URL.
 """
 
-from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -15,7 +14,7 @@ from rest_framework.views import APIView
 
 from interviews.exports.archive import archive_filename
 from interviews.exports.formats import EXPORT_FORMATS
-from interviews.exports.jobs import export_job_create, export_job_file_delete, export_storage
+from interviews.exports.jobs import export_job_create, export_job_file_delete, export_job_limit, export_storage
 from interviews.exports.models import ExportJob, ExportJobState
 from interviews.exports.streaming import file_response
 from interviews.exports.views import FORMAT_PARAMETER, FileContentNegotiation, export_format_of
@@ -134,7 +133,7 @@ class ExportJobCreateView(APIView):
         queryset = filterset.qs
         if "ordering" not in filterset.applied():
             queryset = queryset.order_by("-started_at", "-id")
-        limit = settings.EXPORT_JOB_MAX_INTERVIEWS
+        limit = export_job_limit(export_format.name)
         ids = list(queryset.values_list("id", flat=True)[: limit + 1])
         if len(ids) > limit:
             raise ValidationFailed(

@@ -64,6 +64,18 @@ def export_storage():
 # --- services ---------------------------------------------------------------------------------
 
 
+DOCUMENT_FORMATS = {"pdf", "docx"}
+
+
+def export_job_limit(export_format: str) -> int:
+    """The most interviews one job in ``export_format`` may hold: PDF and DOCX are built whole
+    by their libraries, about 0.4 s an interview, so they get a lower cap that finishes within
+    the task's time limit (docs/exports.md, "Settings")."""
+    if export_format in DOCUMENT_FORMATS:
+        return min(settings.EXPORT_JOB_MAX_INTERVIEWS, settings.EXPORT_JOB_MAX_DOCUMENT_INTERVIEWS)
+    return settings.EXPORT_JOB_MAX_INTERVIEWS
+
+
 def export_job_create(
     *, user, kind: str, export_format: str, interview_ids: Sequence[uuid.UUID], filters: dict
 ) -> ExportJob:

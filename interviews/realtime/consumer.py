@@ -252,6 +252,8 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
             await handler(self, content)
         except InvalidFrame as exc:
             await self.send_error("invalid_message", str(exc))
+        except InterviewNotFound:  # deleted while this socket was open (it missed the event)
+            await self._gone()
         except Exception as exc:  # say what went wrong, keep the socket
             await self._send_failure(exc, "The request could not be processed; try again.")
 
@@ -281,8 +283,7 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
                 client_message_id=client_message_id,
             )
         except InterviewNotFound:
-            await self.send_error("interview_not_found", "The interview no longer exists.")
-            await self._shut(CLOSE_NOT_FOUND)
+            await self._gone()
             return
         except ServiceError as exc:
             await self.send_error(exc.error_code, exc.message)
@@ -351,6 +352,9 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
         await self._take_over()
         try:
             frame = await db_async(_waiting_question, interview_id=self.interview_id)
+        except InterviewNotFound:
+            await self._gone()
+            return
         except ServiceError as exc:
             await self.send_error(exc.error_code, exc.message)
             return
@@ -383,6 +387,8 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
             interview = await db_async(_interview, interview_id=self.interview_id)
             if interview["status"] != self.sent_status:
                 await self._forward(frames.status_changed_data(interview))
+        except InterviewNotFound:  # deleted during the outage: its event was lost with Redis
+            await self._gone()
         except Exception as exc:
             await self._send_failure(exc, "Missed messages could not be sent; resume to fetch them.")
 
@@ -408,6 +414,17 @@ class InterviewConsumer(AsyncJsonWebsocketConsumer):
             if frame.get("type") == "question" and self.role == auth.PARTICIPANT:
                 frame = await self._with_audio(frame)
             await self._forward(frame)
+
+    async def interview_gone(self, event: dict) -> None:
+        """The interview was deleted (soft or for good): end the socket as for an interview
+        that does not exist, with the same ``error`` frame as an answer to a missing one."""
+        if self.role is None:
+            return
+        await self._gone()
+
+    async def _gone(self) -> None:
+        await self.send_error("interview_not_found", "The interview no longer exists.")
+        await self._shut(CLOSE_NOT_FOUND)
 
     async def _forward(self, frame: dict) -> None:
         """Send a frame about the interview, remembering the highest sequence number and the

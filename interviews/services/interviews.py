@@ -107,7 +107,7 @@ def interview_migrate(
             f'status: An imported interview is finished: status must be "completed" or "cancelled", not "{status}".',
             errors=[{"field": "status", "error": "Must be completed or cancelled.", "type": "invalid_choice"}],
         )
-    if Interview.objects.filter(employee=user, session_id=session_id).exists():
+    if Interview.all_objects.filter(employee=user, session_id=session_id).exists():
         raise InterviewAlreadyExists(f'Session "{session_id}" was already imported.')
     now = timezone.now()
     stamps = [item.get("timestamp") for item in history if item.get("timestamp")]
@@ -140,7 +140,7 @@ def interview_migrate(
                 interview_report_request(interview=interview)
     except IntegrityError as exc:
         # A concurrent import of the same session won the race for the unique constraint.
-        if Interview.objects.filter(employee=user, session_id=session_id).exists():
+        if Interview.all_objects.filter(employee=user, session_id=session_id).exists():
             raise InterviewAlreadyExists(f'Session "{session_id}" was already imported.') from exc
         raise
     return interview

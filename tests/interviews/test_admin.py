@@ -78,7 +78,7 @@ def test_foreign_organization_change_and_delete_views_are_out_of_reach(client, s
     change = client.get(reverse("admin:interviews_interview_change", args=[foreign_interview.id]))
     delete = client.post(reverse("admin:interviews_interview_delete", args=[foreign_interview.id]), {"post": "yes"})
     assert change.status_code == 302  # admin redirects "object does not exist" to the index
-    assert delete.status_code == 403  # only superusers delete (test_only_superusers_delete)
+    assert delete.status_code == 403  # staff never delete (test_only_admins_and_superusers_delete_…)
     assert Interview.objects.filter(pk=foreign_interview.pk).exists()
 
 
@@ -109,13 +109,15 @@ def test_employee_cannot_use_admin(client, employee):
     assert response.status_code == 302
 
 
-def test_only_superusers_delete(client, admin_user, superuser, org_interview):
-    client.force_login(admin_user)
+def test_only_admins_and_superusers_delete_and_it_is_a_soft_delete(client, staff, admin_user, superuser, org_interview):
     url = reverse("admin:interviews_interview_delete", args=[org_interview.id])
+    client.force_login(staff)
     assert client.post(url, {"post": "yes"}).status_code == 403
-    client.force_login(superuser)
+    client.force_login(admin_user)
     assert client.post(url, {"post": "yes"}).status_code == 302
     assert not Interview.objects.filter(pk=org_interview.pk).exists()
+    # Restorable (tests/interviews/test_lifecycle.py): the row is still there, soft-deleted.
+    assert Interview.all_objects.get(pk=org_interview.pk).deleted_by == admin_user
 
 
 def test_a_migrated_interview_shows_its_source_and_marks_every_imported_turn(

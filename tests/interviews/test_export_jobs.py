@@ -181,6 +181,17 @@ def test_more_interviews_than_a_job_may_hold_is_422(start_job, staff, interviews
     assert start_job(staff, "?language=es").status_code == 202  # two fit
 
 
+def test_pdf_and_docx_jobs_have_their_own_lower_cap(start_job, staff, interviews, settings):
+    settings.EXPORT_JOB_MAX_DOCUMENT_INTERVIEWS = 2
+    for export_format in ("pdf", "docx"):
+        response = start_job(staff, f"?format={export_format}")
+        assert response.status_code == 422, export_format
+        assert response.json()["errors"][0]["error"] == "At most 2 interviews per export job."
+    assert not ExportJob.objects.exists()
+    assert start_job(staff, "?format=csv").status_code == 202  # the text formats keep the general cap
+    assert start_job(staff, "?format=pdf&language=es").status_code == 202  # two fit
+
+
 def test_more_active_jobs_than_allowed_is_429_until_one_finishes(start_job, staff, interviews, settings):
     settings.EXPORT_JOB_MAX_ACTIVE_PER_USER = 2
     queued = [ExportJob.objects.create(created_by=staff, format="json", total=1) for _ in range(2)]
