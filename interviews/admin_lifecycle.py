@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from interviews.models import DataDeletion, DeletedInterview
 from interviews.permissions import is_admin_site_admin, scope_filter
 from interviews.services import lifecycle
+from interviewsvc.admin_site import AuditLogAdmin
 from interviewsvc.errors import ServiceError
 
 
@@ -97,7 +98,7 @@ class DeletedInterviewAdmin(admin.ModelAdmin):
 
 
 @admin.register(DataDeletion)
-class DataDeletionAdmin(admin.ModelAdmin):
+class DataDeletionAdmin(AuditLogAdmin):
     """Interviews removed for good: why, who asked, how many. Read-only: an audit log."""
 
     list_display = ["created_at", "reason", "requested_by", "employee_id", "interview_count", "message_count"]
@@ -110,12 +111,3 @@ class DataDeletionAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None) -> bool:
         return request.user.is_active and request.user.is_superuser
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -1,11 +1,11 @@
-from interviews import import_views, list_views, reports_views, reviews_views, views
+from interviews import import_views, list_views, reports_views, reviews_views, turn_views, views
 from interviews.exports import job_views
 from interviews.exports import views as export_views
 from interviewsvc.routes import route
 
 urlpatterns = [
-    route("interviews/start", views.InterviewStartView.as_view(), name="interview-start"),
-    route("interviews/continue", views.InterviewContinueView.as_view(), name="interview-continue"),
+    route("interviews/start", turn_views.InterviewStartView.as_view(), name="interview-start"),
+    route("interviews/continue", turn_views.InterviewContinueView.as_view(), name="interview-continue"),
     route("interviews/migrate", import_views.InterviewMigrateView.as_view(), name="interview-migrate"),
     route("interviews/stats", list_views.InterviewStatsView.as_view(), name="interview-stats"),
     route("interviews", list_views.InterviewListView.as_view(), name="interview-list"),

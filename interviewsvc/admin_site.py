@@ -59,6 +59,19 @@ def query_problem(query) -> str | None:
     return None
 
 
+class AuditLogAdmin(admin.ModelAdmin):
+    """An audit log in the admin: read, never added to, edited or deleted by hand."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class AdminSite(admin.AdminSite):
     login_form = AdminLoginForm  # the username bounded before axes records it (accounts/forms.py)
 

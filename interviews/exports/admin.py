@@ -19,6 +19,7 @@ from interviews.exports.jobs import TooManyExportJobs, export_job_create, export
 from interviews.exports.models import ExportJob
 from interviews.models import ExportFormat, InterviewExport
 from interviews.permissions import is_admin_reviewer
+from interviewsvc.admin_site import AuditLogAdmin
 
 
 class ExportActionForm(ActionForm):
@@ -87,7 +88,7 @@ class ExportJobAdmin(admin.ModelAdmin):
 
 
 @admin.register(InterviewExport)
-class InterviewExportAdmin(admin.ModelAdmin):
+class InterviewExportAdmin(AuditLogAdmin):
     """Who exported what, when, in which format. Read-only: an audit log is never edited."""
 
     list_display = ["created_at", "kind", "format", "interview_count", "exported_by", "interview_link"]
@@ -129,12 +130,3 @@ class InterviewExportAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None) -> bool:
         return is_admin_reviewer(request.user)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -17,12 +17,11 @@ from interviews.exports.formats import EXPORT_FORMATS
 from interviews.exports.jobs import export_job_create, export_job_file_delete, export_job_limit, export_storage
 from interviews.exports.models import ExportJob, ExportJobState
 from interviews.exports.streaming import file_response
-from interviews.exports.views import FORMAT_PARAMETER, FileContentNegotiation, export_format_of
-from interviews.filters import LIST_PARAMETERS, interview_list_filtered
+from interviews.exports.views import FORMAT_PARAMETER, FileContentNegotiation, bulk_selection, export_format_of
+from interviews.filters import LIST_PARAMETERS
 from interviews.models import InterviewExport
-from interviews.permissions import require_staff
 from interviewsvc.api import parse_uuid, success
-from interviewsvc.errors import ServiceError, ValidationFailed
+from interviewsvc.errors import ServiceError
 from interviewsvc.schema import envelope, errors_for
 
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
@@ -128,18 +127,7 @@ class ExportJobCreateView(APIView):
     )
     def post(self, request):
         export_format = export_format_of(request.query_params)
-        require_staff(request.user)
-        filterset = interview_list_filtered(request)
-        queryset = filterset.qs
-        if "ordering" not in filterset.applied():
-            queryset = queryset.order_by("-started_at", "-id")
-        limit = export_job_limit(export_format.name)
-        ids = list(queryset.values_list("id", flat=True)[: limit + 1])
-        if len(ids) > limit:
-            raise ValidationFailed(
-                f"More than {limit} interviews match; narrow the filters.",
-                errors=[{"field": None, "error": f"At most {limit} interviews per export job.", "type": "too_many"}],
-            )
+        filterset, ids = bulk_selection(request, limit=export_job_limit(export_format.name), per="export job")
         job = export_job_create(
             user=request.user,
             kind=InterviewExport.Kind.JOB,

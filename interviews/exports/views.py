@@ -207,18 +207,7 @@ class InterviewExportView(APIView):
     )
     def get(self, request):
         export_format = export_format_of(request.query_params)
-        require_staff(request.user)
-        filterset = interview_list_filtered(request)
-        queryset = filterset.qs
-        if "ordering" not in filterset.applied():
-            queryset = queryset.order_by("-started_at", "-id")
-        limit = settings.EXPORT_BULK_MAX_INTERVIEWS
-        ids = list(queryset.values_list("id", flat=True)[: limit + 1])
-        if len(ids) > limit:
-            raise ValidationFailed(
-                f"More than {limit} interviews match; narrow the filters.",
-                errors=[{"field": None, "error": f"At most {limit} interviews per export.", "type": "too_many"}],
-            )
+        filterset, ids = bulk_selection(request, limit=settings.EXPORT_BULK_MAX_INTERVIEWS, per="export")
         now = timezone.now()
         export_record(
             user=request.user,
@@ -231,6 +220,23 @@ class InterviewExportView(APIView):
         return file_response(
             request, zip_chunks(entries), filename=archive_filename(now), content_type="application/zip"
         )
+
+
+def bulk_selection(request, *, limit: int, per: str) -> tuple:
+    """``(filterset, ids)`` of a bulk export or export job: the caller (staff and up) asks with the
+    list's filters; newest first unless ordered; more than ``limit`` matches is a 422."""
+    require_staff(request.user)
+    filterset = interview_list_filtered(request)
+    queryset = filterset.qs
+    if "ordering" not in filterset.applied():
+        queryset = queryset.order_by("-started_at", "-id")
+    ids = list(queryset.values_list("id", flat=True)[: limit + 1])
+    if len(ids) > limit:
+        raise ValidationFailed(
+            f"More than {limit} interviews match; narrow the filters.",
+            errors=[{"field": None, "error": f"At most {limit} interviews per {per}.", "type": "too_many"}],
+        )
+    return filterset, ids
 
 
 class InterviewExportDetailView(APIView):
