@@ -228,17 +228,22 @@ class Timings:
 
 
 def _indexes(create: bool) -> float:
+    """Build the search documents as migration 0010 does (trigger, back-fill, GIN index), or drop them."""
     from django.db import connection
 
-    from interviews.search import INDEX_NAMES
-
-    migration = importlib.import_module("interviews.migrations.0008_message_search")
+    migration = importlib.import_module("interviews.migrations.0010_interview_search_document")
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        cursor.execute("SET maintenance_work_mem = '256MB'")
-        for name in INDEX_NAMES.values():
-            cursor.execute(migration.index_sql(name) if create else f"DROP INDEX IF EXISTS {name}")
-        cursor.execute("RESET maintenance_work_mem")
+        if create:
+            cursor.execute("SET maintenance_work_mem = '256MB'")
+            cursor.execute(migration.TRIGGER_SQL)
+            cursor.execute(migration.BACKFILL_SQL)
+            cursor.execute(migration.INDEX_SQL)
+            cursor.execute("RESET maintenance_work_mem")
+        else:
+            cursor.execute(migration.trigger_drop_sql())
+            cursor.execute(f"DROP INDEX IF EXISTS {migration.INDEX_NAME}")
+            cursor.execute(f"TRUNCATE {migration.TABLE}")
     return time.perf_counter() - started
 
 
@@ -342,16 +347,17 @@ def inserts_measure(interview_id, count: int) -> list[float]:
 def _sizes() -> str:
     from django.db import connection
 
-    from interviews.search import INDEX_NAMES
+    from interviews.search import INDEX_NAME
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_size_pretty(pg_table_size('interviews_interviewmessage'))")
-        (table,) = cursor.fetchone()
-        parts = []
-        for name in INDEX_NAMES.values():
-            cursor.execute("SELECT pg_size_pretty(pg_relation_size(%s::regclass))", [name])
-            parts.append(f"{name} {cursor.fetchone()[0]}")
-    return f"messages table {table}; " + ", ".join(parts)
+        cursor.execute(
+            "SELECT pg_size_pretty(pg_table_size('interviews_interviewmessage')), "
+            "pg_size_pretty(pg_table_size('interviews_interviewsearchdocument')), "
+            "pg_size_pretty(pg_relation_size(%s::regclass))",
+            [INDEX_NAME],
+        )
+        messages, documents, index = cursor.fetchone()
+    return f"messages table {messages}; search documents {documents}, {INDEX_NAME} {index}"
 
 
 def report(args, *, interviews, loaded, built, sizes, fulltext, baseline, inserts) -> None:
@@ -425,6 +431,7 @@ def main() -> int:
         built = _indexes(create=True)
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE interviews_interviewmessage")
+            cursor.execute("VACUUM ANALYZE interviews_interviewsearchdocument")
             cursor.execute("ANALYZE interviews_interview")
         sizes = _sizes()
         print(f"indexes built in {built:.0f} s ({sizes}); measuring…", flush=True)
