@@ -127,7 +127,7 @@ def interview_search_snippets(*, interview_ids: Iterable[uuid.UUID], text: str, 
     """``{interview id: snippet}``: where each interview's messages matched ``text``.
 
     One query for a page of interviews. The snippet is safe HTML: escaped text, hits in ``<mark>``.
-    An interview that matched only through excluded words' absence has none (``""`` in the list).
+    A search of only ``-excluded`` words shows the start of the interview's first message.
     """
     ids = list(interview_ids)
     if not ids:
