@@ -169,7 +169,8 @@ def test_plan_uses_the_search_document_index(staff, employee):
             "iv.language "
             "FROM (SELECT id, language, row_number() OVER (ORDER BY id) AS n FROM interviews_interview "
             "WHERE id <> %s) AS iv, generate_series(1, 2) AS s, "
-            "LATERAL (SELECT string_agg(' w' || (iv.n * 100 + s * 50 + k), '') AS text FROM generate_series(1, 50) k) words",
+            "LATERAL (SELECT string_agg(' w' || (iv.n * 100 + s * 50 + k), '') AS text "
+            "FROM generate_series(1, 50) AS k) AS words",
             [template.id],
         )
         # As autovacuum would: statistics, and the index's pending list of new entries merged.
