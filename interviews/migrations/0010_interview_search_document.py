@@ -113,6 +113,8 @@ def backwards(apps, schema_editor):
         return
     schema_editor.execute(trigger_drop_sql())
     schema_editor.execute(f"DROP INDEX IF EXISTS {INDEX_NAME}")
+    schema_editor.execute("DROP AGGREGATE IF EXISTS interview_search_agg(tsvector)")
+    schema_editor.execute("DROP FUNCTION IF EXISTS interview_search_concat(tsvector, tsvector)")
     old = __import__("interviews.migrations.0008_message_search", fromlist=["index_sql"])
     for name in OLD_INDEXES:
         schema_editor.execute(old.index_sql(name))
