@@ -55,35 +55,35 @@ def document_match(text: str) -> Q:
     return match
 
 
-def interview_search(queryset: QuerySet, text: str) -> QuerySet:
-    """Interviews of ``queryset`` whose messages match ``text``.
-
-    PostgreSQL: full text over the interview's search document, through its GIN index.
-    SQLite: one message containing ``text`` as a case-insensitive substring (development).
-    """
-    if is_full_text(queryset):
-        documents = InterviewSearchDocument.objects.filter(interview=OuterRef("pk")).filter(document_match(text))
-        return queryset.filter(Exists(documents))
-    return queryset.filter(Exists(InterviewMessage.objects.filter(interview=OuterRef("pk"), content__icontains=text)))
-
-
-# Searches matching at most this many interviews are narrowed to their ids before paging.
+# A search matching at most this many interviews is filtered by their ids (see interview_search).
 COLLECT_MAX = 5000
 
 
-def search_narrowed(searched: QuerySet, *, total: int) -> QuerySet:
-    """``searched`` (a searched, ordered list of ``total`` rows), safe to slice into pages.
+def matching_documents(text: str, using: str = "default") -> QuerySet:
+    """The search documents matching ``text`` (PostgreSQL), through the GIN index."""
+    return InterviewSearchDocument.objects.using(using).filter(document_match(text))
 
-    With a LIMIT, PostgreSQL may walk the interviews newest first and test each one's document
-    expecting to meet matches soon; for a rare word that is a walk over every interview. Without
-    a LIMIT it collects the matches through the index. So a search matching few interviews
-    (``total <= COLLECT_MAX``) is fetched as ids first (no LIMIT), then paged by id; a search
-    matching many keeps the walk, which then meets a match within a few interviews.
+
+def interview_search(queryset: QuerySet, text: str) -> QuerySet:
+    """Interviews of ``queryset`` whose messages match ``text``.
+
+    PostgreSQL: full text over the interview's search document, through its GIN index. The
+    matching ids are taken from the index first (at most ``COLLECT_MAX + 1``, no join): when
+    they are that few the list is filtered by them, so counting and paging are look-ups by id
+    whatever the table's size. Joined instead, PostgreSQL must guess how rare a word is; a word
+    outside the column's statistics is guessed at 0.5% of the documents, and at a million
+    interviews it then scans all of them to find twenty. More matches keep a semi-join, and a
+    page of them walks the interviews newest first, meeting matches within a few rows.
+
+    SQLite: one message containing ``text`` as a case-insensitive substring (development).
     """
-    if total > COLLECT_MAX or not is_full_text(searched):
-        return searched
-    ids = list(searched.values_list("pk", flat=True))
-    return searched.model._default_manager.using(searched.db).filter(pk__in=ids).order_by(*searched.query.order_by)
+    if is_full_text(queryset):
+        documents = matching_documents(text, using=queryset.db)
+        ids = list(documents.values_list("interview_id", flat=True)[: COLLECT_MAX + 1])
+        if len(ids) <= COLLECT_MAX:
+            return queryset.filter(pk__in=ids)
+        return queryset.filter(Exists(documents.filter(interview=OuterRef("pk"))))
+    return queryset.filter(Exists(InterviewMessage.objects.filter(interview=OuterRef("pk"), content__icontains=text)))
 
 
 def any_word(text: str) -> str:

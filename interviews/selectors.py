@@ -34,11 +34,6 @@ def interview_search(queryset: QuerySet[Interview], text: str) -> QuerySet[Inter
     return search.interview_search(queryset, text)
 
 
-def interview_search_narrowed(searched: QuerySet[Interview], *, total: int) -> QuerySet[Interview]:
-    """A searched list of ``total`` interviews, safe to page (interviews/search.py: one query when few)."""
-    return search.search_narrowed(searched, total=total)
-
-
 def interview_search_snippets(*, interviews: list[Interview], text: str) -> dict[uuid.UUID, str]:
     """Per interview of a page, safe HTML around where its first matching message matched."""
     using = interviews[0]._state.db if interviews else "default"
