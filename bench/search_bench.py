@@ -242,6 +242,7 @@ def _indexes(create: bool) -> float:
         if create:
             cursor.execute("SET maintenance_work_mem = '256MB'")
             cursor.execute(migration.TRIGGER_SQL)
+            cursor.execute(migration.REBUILD_SQL)
             cursor.execute(migration.BACKFILL_SQL)
             cursor.execute(migration.INDEX_SQL)
             cursor.execute("RESET maintenance_work_mem")

@@ -69,6 +69,39 @@ CREATE TRIGGER interview_search_append AFTER INSERT ON interviews_interviewmessa
 REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION interview_search_append();
 """
 
+# A message's text changed or messages deleted (no service does either; a data fix, a DBA, a
+# test fixture may): the touched interviews' documents are rebuilt from their messages. An
+# UPDATE that leaves every content as it was (the evaluation written after a turn) rebuilds none.
+REBUILD_SQL = f"""
+CREATE OR REPLACE FUNCTION interview_search_rebuild() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        CREATE TEMP TABLE IF NOT EXISTS interview_search_touched (interview_id uuid) ON COMMIT DROP;
+        INSERT INTO interview_search_touched
+        SELECT DISTINCT n.interview_id FROM new_rows n JOIN old_rows o ON o.id = n.id
+        WHERE o.content IS DISTINCT FROM n.content OR o.interview_id IS DISTINCT FROM n.interview_id
+        UNION SELECT o.interview_id FROM new_rows n JOIN old_rows o ON o.id = n.id
+        WHERE o.interview_id IS DISTINCT FROM n.interview_id;
+    ELSE
+        CREATE TEMP TABLE IF NOT EXISTS interview_search_touched (interview_id uuid) ON COMMIT DROP;
+        INSERT INTO interview_search_touched SELECT DISTINCT interview_id FROM old_rows;
+    END IF;
+    DELETE FROM {TABLE} d USING interview_search_touched t WHERE d.interview_id = t.interview_id;
+    INSERT INTO {TABLE} (interview_id, language, document)
+    {DOCUMENTS_SELECT.format(
+        source="(SELECT m.* FROM interviews_interviewmessage m "
+        "WHERE m.interview_id IN (SELECT interview_id FROM interview_search_touched))"
+    )};
+    DELETE FROM interview_search_touched;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER interview_search_rebuild_update AFTER UPDATE ON interviews_interviewmessage
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION interview_search_rebuild();
+CREATE TRIGGER interview_search_rebuild_delete AFTER DELETE ON interviews_interviewmessage
+REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION interview_search_rebuild();
+"""
+
 BACKFILL_SQL = f"INSERT INTO {TABLE} (interview_id, language, document) " + DOCUMENTS_SELECT.format(
     source="interviews_interviewmessage"
 )
@@ -81,7 +114,10 @@ OLD_STATISTICS = ["message_search_en_stats", "message_search_es_stats"]
 def trigger_drop_sql() -> str:
     return (
         "DROP TRIGGER IF EXISTS interview_search_append ON interviews_interviewmessage; "
-        "DROP FUNCTION IF EXISTS interview_search_append()"
+        "DROP FUNCTION IF EXISTS interview_search_append(); "
+        "DROP TRIGGER IF EXISTS interview_search_rebuild_update ON interviews_interviewmessage; "
+        "DROP TRIGGER IF EXISTS interview_search_rebuild_delete ON interviews_interviewmessage; "
+        "DROP FUNCTION IF EXISTS interview_search_rebuild()"
     )
 
 
@@ -97,6 +133,7 @@ def forwards(apps, schema_editor):
     schema_editor.execute("SET LOCAL maintenance_work_mem = '256MB'")
     schema_editor.execute(CONCAT_SQL)
     schema_editor.execute(TRIGGER_SQL)
+    schema_editor.execute(REBUILD_SQL)
     schema_editor.execute(BACKFILL_SQL)
     schema_editor.execute(INDEX_SQL)
     # Last: checked once over the whole table (and, deferred, it would leave trigger events

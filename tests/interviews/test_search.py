@@ -313,3 +313,19 @@ def test_admin_search_is_stemmed_on_postgres(client, staff, admin_rows):
     client.force_login(staff)
     html = client.get(reverse("admin:interviews_interview_changelist"), {"q": "runs"}).content.decode()
     assert str(english.id) in html
+
+
+@pytest.mark.postgres
+def test_edited_or_deleted_messages_rebuild_the_document(client_for, employee):
+    interview = said(InterviewFactory(employee=employee, language="en"), "We use SAP daily")
+    said(interview, "and a ledger")
+    client = client_for(employee)
+    # No service edits or deletes a message, but a data fix may: the document follows.
+    InterviewMessage.objects.filter(interview=interview, sequence_number=1).update(content="We use Oracle daily")
+    assert ids(client.get(URL, {"search": "oracle ledger"})) == {str(interview.id)}
+    assert ids(client.get(URL, {"search": "SAP"})) == set()
+    InterviewMessage.objects.filter(interview=interview, sequence_number=2).update(evaluation={"score": 1})
+    assert ids(client.get(URL, {"search": "ledger"})) == {str(interview.id)}  # content unchanged: kept
+    InterviewMessage.objects.filter(interview=interview, sequence_number=2).delete()
+    assert ids(client.get(URL, {"search": "ledger"})) == set()
+    assert ids(client.get(URL, {"search": "oracle"})) == {str(interview.id)}
