@@ -75,6 +75,14 @@ REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION interview_sea
 REBUILD_SQL = f"""
 CREATE OR REPLACE FUNCTION interview_search_rebuild() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP = 'UPDATE' THEN  -- nested: new_rows exists only for UPDATE
+        IF NOT EXISTS (
+            SELECT 1 FROM new_rows n JOIN old_rows o ON o.id = n.id
+            WHERE o.content IS DISTINCT FROM n.content OR o.interview_id IS DISTINCT FROM n.interview_id
+        ) THEN
+            RETURN NULL;  -- the hot case (an answer's evaluation written): nothing to rebuild
+        END IF;
+    END IF;
     IF TG_OP = 'UPDATE' THEN
         CREATE TEMP TABLE IF NOT EXISTS interview_search_touched (interview_id uuid) ON COMMIT DROP;
         INSERT INTO interview_search_touched
