@@ -106,9 +106,7 @@ class InterviewAdmin(SoftDeleteMixin, admin.ModelAdmin):
         found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         text = search_term.strip()
         if text:
-            searched = selectors.interview_search(queryset, text)
-            # Counted first so a rare word is paged by id, not by testing every interview in turn.
-            found = found | selectors.interview_search_narrowed(searched, total=searched.count())
+            found = found | selectors.interview_search(queryset, text)
         return found, may_have_duplicates
 
     @admin.display(description="Source")

@@ -114,8 +114,8 @@ LIST_PARAMETERS = [
         "search",
         type=str,
         description=(
-            "Words in any message (PostgreSQL: full text, stemmed in the interview's language, web search "
-            "syntax; SQLite: substring). The list adds search_snippet to each item"
+            "Words in the interview's messages (PostgreSQL: full text over the whole interview, stemmed in its "
+            "language, web search syntax; SQLite: substring of one message). The list adds search_snippet to each item"
         ),
     ),
     OpenApiParameter("ordering", enum=ORDERINGS),

@@ -39,8 +39,6 @@ class InterviewListView(APIView):
             page=paging["page"], page_size=paging["page_size"], total=selectors.interview_count(queryset)
         )
         search = filterset.applied().get("search", "").strip()
-        if search and offset < pagination["total_items"]:
-            queryset = selectors.interview_search_narrowed(queryset, total=pagination["total_items"])
         rows = list(queryset[offset : offset + limit]) if offset < pagination["total_items"] else []
         meta = {
             "pagination": pagination,

@@ -6,6 +6,7 @@ each other (reports, reviews and messages all hang off ``Interview``).
 """
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -216,6 +217,26 @@ class InterviewMessage(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.sequence_number} {self.role}"
+
+
+class InterviewSearchDocument(models.Model):
+    """The words of all of one interview's messages, for search (interviews/search.py).
+
+    PostgreSQL only: a trigger on the messages table (migration 0013) appends each inserted
+    message's ``to_tsvector`` in the interview's language, so every write path (the services,
+    imports, raw SQL) keeps it current; one GIN index covers it. Never written by Django; on
+    SQLite the table stays empty and search falls back to a substring match over messages.
+    """
+
+    # The foreign key is created by migration 0013 on PostgreSQL, with ON DELETE CASCADE.
+    interview = models.OneToOneField(
+        Interview, on_delete=models.CASCADE, primary_key=True, related_name="search_document", db_constraint=False
+    )
+    language = models.CharField(max_length=2, choices=Language.choices)
+    document = SearchVectorField()
+
+    def __str__(self) -> str:
+        return f"search document of {self.interview_id}"
 
 
 class InterviewReview(models.Model):

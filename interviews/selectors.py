@@ -5,6 +5,7 @@ import uuid
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import EmptyResultSet
 from django.db.models import QuerySet
 
 from interviews import search, stats
@@ -48,7 +49,10 @@ def interview_count(queryset: QuerySet[Interview]) -> int:
     ttl = settings.LIST_COUNT_CACHE_SECONDS
     if ttl <= 0:
         return queryset.count()
-    sql, params = queryset.order_by().query.sql_with_params()
+    try:
+        sql, params = queryset.order_by().query.sql_with_params()
+    except EmptyResultSet:  # e.g. a search whose index found no interview (filter by no ids)
+        return 0
     key = "interviews:list-count:" + hashlib.sha256(repr((sql, params)).encode()).hexdigest()
     try:
         total = cache.get(key)
@@ -77,11 +81,6 @@ def interview_stats(*, queryset: QuerySet[Interview], series: bool = False) -> d
 def interview_search(queryset: QuerySet[Interview], text: str) -> QuerySet[Interview]:
     """Interviews with a message matching ``text``: full text on PostgreSQL (interviews/search.py)."""
     return search.interview_search(queryset, text)
-
-
-def interview_search_narrowed(searched: QuerySet[Interview], *, total: int) -> QuerySet[Interview]:
-    """A searched list of ``total`` interviews, safe to page (interviews/search.py: one query when few)."""
-    return search.search_narrowed(searched, total=total)
 
 
 def interview_search_snippets(*, interviews: list[Interview], text: str) -> dict[uuid.UUID, str]:

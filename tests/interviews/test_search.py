@@ -5,13 +5,15 @@ of migration 0008. SQLite: a case-insensitive substring match. Both: scoped like
 and each item says where it matched in an HTML-safe snippet.
 """
 
+import threading
+
 import pytest
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.urls import reverse
 
-from interviews.models import Interview, InterviewMessage
-from interviews.search import INDEX_NAMES
-from interviews.services import interview_message_append
+from interviews.models import Interview, InterviewMessage, InterviewSearchDocument
+from interviews.search import COLLECT_MAX, INDEX_NAME, interview_search, matching_documents
+from interviews.services import interview_message_append, interview_migrate
 from tests.conftest import ON_POSTGRES
 from tests.factories import ORG_B, InterviewFactory, UserFactory, add_messages
 
@@ -137,29 +139,152 @@ def test_stats_use_the_same_search(client_for, employee):
 
 
 @pytest.mark.postgres
-def test_plan_uses_the_search_indexes(staff, employee):
+def test_plan_uses_the_search_document_index(staff, employee):
     from interviews import selectors
 
-    interviews = [InterviewFactory(employee=employee, language="en" if n % 2 else "es") for n in range(40)]
+    template = InterviewFactory(employee=employee)
     with connection.cursor() as cursor:
-        # 200 messages per interview: scanning every message costs more than the indexes.
+        # 4,000 interviews of 2 messages each (the trigger builds their documents), 50 words of
+        # their own per message as real text has: scanning every document costs more than the index.
+        columns = [c.name for c in connection.introspection.get_table_description(cursor, "interviews_interview")]
+        values = [
+            "gen_random_uuid()"
+            if c == "id"
+            else "CASE WHEN n %% 2 = 1 THEN 'en' ELSE 'es' END"
+            if c == "language"
+            else f't."{c}"'
+            for c in columns
+        ]
+        quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
+        cursor.execute(
+            f"INSERT INTO interviews_interview ({quoted}) "
+            f"SELECT {', '.join(values)} FROM interviews_interview t, generate_series(1, 4000) AS n WHERE t.id = %s",
+            [template.id],
+        )
         cursor.execute(
             "INSERT INTO interviews_interviewmessage (id, interview_id, role, content, sequence_number, "
             "metadata, created_at, language) "
-            "SELECT gen_random_uuid(), iv.id, 'user', 'answer number ' || s || ' about the '"
-            " || CASE WHEN s = 7 AND iv.n %% 10 = 0 THEN 'ledger' ELSE 'budget' END, s, '{}', now(), iv.language "
-            "FROM unnest(%s::uuid[], %s::text[]) WITH ORDINALITY AS iv(id, language, n), generate_series(1, 200) AS s",
-            [[i.id for i in interviews], [i.language for i in interviews]],
+            "SELECT gen_random_uuid(), iv.id, 'user', 'answer about the '"
+            " || CASE WHEN s = 2 AND iv.n %% 1000 = 0 THEN 'ledger' ELSE 'budget' END || words.text, s, '{}', now(), "
+            "iv.language "
+            "FROM (SELECT id, language, row_number() OVER (ORDER BY id) AS n FROM interviews_interview "
+            "WHERE id <> %s) AS iv, generate_series(1, 2) AS s, "
+            "LATERAL (SELECT string_agg(' w' || (iv.n * 100 + s * 50 + k), '') AS text "
+            "FROM generate_series(1, 50) AS k) AS words",
+            [template.id],
         )
-        cursor.execute("ANALYZE interviews_interviewmessage, interviews_interview")  # as autovacuum would
-        queryset = selectors.interview_search(selectors.interview_list_visible_to(user=staff), "ledger")
-        sql, params = queryset.query.sql_with_params()
+        # As autovacuum would: statistics, and the index's pending list of new entries merged.
+        cursor.execute("ANALYZE interviews_interviewsearchdocument, interviews_interview")
+        cursor.execute("SELECT gin_clean_pending_list(%s::regclass)", [INDEX_NAME])
+        # The matching ids come from the index (a rare word: the list is then filtered by them).
+        ids = matching_documents("ledger").values_list("interview_id", flat=True)[: COLLECT_MAX + 1]
+        sql, params = ids.query.sql_with_params()
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert INDEX_NAMES["en"] in plan, plan
-    assert INDEX_NAMES["es"] in plan, plan
-    expected = {str(interviews[n - 1].id) for n in (10, 20, 30, 40)}
-    assert set(map(str, queryset.values_list("id", flat=True))) == expected
+    assert INDEX_NAME in plan, plan
+    visible = selectors.interview_list_visible_to(user=staff)
+    assert selectors.interview_search(visible, "ledger").count() == 4
+    assert selectors.interview_search(visible, "budget").count() == 4000
+
+
+@pytest.mark.postgres
+def test_the_interview_matches_as_a_whole(client_for, employee):
+    spread = said(InterviewFactory(employee=employee, language="en"), "We reconcile the purchase orders in SAP.")
+    said(spread, "Which spreadsheet do you use?", role="assistant")
+    said(spread, "Excel, and an order tracker nobody keeps up to date.")
+    other = said(InterviewFactory(employee=employee, language="en"), "Everything lives in SAP.")
+    client = client_for(employee)
+    # Words in different messages of one interview: all of them are there, so it matches.
+    assert ids(client.get(URL, {"search": "SAP Excel"})) == {str(spread.id)}
+    # -word: the interview has it in some message, so it is out.
+    assert ids(client.get(URL, {"search": "SAP -excel"})) == {str(other.id)}
+    # A quoted phrase: its words next to each other.
+    assert ids(client.get(URL, {"search": '"purchase orders"'})) == {str(spread.id)}
+    assert ids(client.get(URL, {"search": '"orders purchase"'})) == set()
+    # No single message holds both words: the snippet shows the first message with either.
+    [item] = client.get(URL, {"search": "tracker SAP"}).json()["data"]
+    assert "reconcile the purchase orders" in item["search_snippet"]  # the first message, not the third
+    assert "<mark>SAP</mark>" in item["search_snippet"]
+    # Only an excluded word: nothing to highlight; the snippet is the start of the first message.
+    body = client.get(URL, {"search": "-zeppelin"}).json()
+    snippets = sorted(row["search_snippet"] for row in body["data"])
+    assert snippets[0] == "Everything lives in SAP."
+    assert snippets[1].startswith("We reconcile the purchase")
+    assert body["meta"]["pagination"]["total_items"] == 2
+
+
+@pytest.mark.postgres
+def test_every_write_path_feeds_the_document(client_for, employee):
+    service = said(InterviewFactory(employee=employee, language="es"), "Concilio facturas")
+    bulk = InterviewFactory(employee=employee, language="es")
+    add_messages(bulk, 3)  # bulk_create, outside the services: "message 1", "message 2"…
+    imported = interview_migrate(
+        user=employee,
+        session_id="s-1",
+        history=[{"role": "assistant", "content": "¿Qué haces?"}, {"role": "user", "content": "Facturas en SAP"}],
+        language="es",
+        technical_level="basic",
+    )
+    client = client_for(employee)
+    assert ids(client.get(URL, {"search": "facturas"})) == {str(service.id), str(imported.id)}
+    assert ids(client.get(URL, {"search": "message 3"})) == {str(bulk.id)}
+    assert ids(client.get(URL, {"search": "SAP qué"})) == {str(imported.id)}
+
+
+@pytest.mark.postgres
+def test_a_full_document_never_refuses_a_message(client_for, employee):
+    interview = InterviewFactory(employee=employee, language="en")
+    words = "SELECT string_agg(md5(%s || n::text), ' ') FROM generate_series(1, 16000) AS n"
+    with connection.cursor() as cursor:
+        cursor.execute(words, ["a"])
+        (first,) = cursor.fetchone()
+        cursor.execute(words, ["b"])
+        (second,) = cursor.fetchone()
+    said(interview, "ledger " + first)  # about 0.6 MB of words: stored
+    said(interview, "zeppelin " + second)  # would pass PostgreSQL's 1 MB for a tsvector
+    assert InterviewMessage.objects.filter(interview=interview).count() == 2
+    client = client_for(employee)
+    assert ids(client.get(URL, {"search": "ledger"})) == {str(interview.id)}
+    # The document stopped growing at its limit: later words are not found (docs/api.md).
+    assert ids(client.get(URL, {"search": "zeppelin"})) == set()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_appends_to_one_interview_lose_no_words():
+    interview = InterviewFactory(language="en")
+    writers = 8
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(writers)
+
+    def append(n: int) -> None:
+        # Raw inserts without the service's interview lock: only the trigger's upsert orders them,
+        # and the first ones race to create the document.
+        try:
+            barrier.wait()
+            with transaction.atomic(), connections["default"].cursor() as cursor:
+                cursor.execute(
+                    "INSERT INTO interviews_interviewmessage (id, interview_id, role, content, sequence_number, "
+                    "metadata, created_at, language) VALUES (gen_random_uuid(), %s, 'user', %s, %s, '{}', now(), 'en')",
+                    [interview.id, f"word{n}x", n + 1],
+                )
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=append, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    document = InterviewSearchDocument.objects.get(interview=interview).document
+    assert all(f"'word{n}x'" in document for n in range(writers)), document
+    searched = Interview.objects.filter(pk=interview.pk)
+    for n in range(writers):
+        assert interview_search(searched, f"word{n}x").exists()
 
 
 @pytest.fixture
@@ -188,3 +313,19 @@ def test_admin_search_is_stemmed_on_postgres(client, staff, admin_rows):
     client.force_login(staff)
     html = client.get(reverse("admin:interviews_interview_changelist"), {"q": "runs"}).content.decode()
     assert str(english.id) in html
+
+
+@pytest.mark.postgres
+def test_edited_or_deleted_messages_rebuild_the_document(client_for, employee):
+    interview = said(InterviewFactory(employee=employee, language="en"), "We use SAP daily")
+    said(interview, "and a ledger")
+    client = client_for(employee)
+    # No service edits or deletes a message, but a data fix may: the document follows.
+    InterviewMessage.objects.filter(interview=interview, sequence_number=1).update(content="We use Oracle daily")
+    assert ids(client.get(URL, {"search": "oracle ledger"})) == {str(interview.id)}
+    assert ids(client.get(URL, {"search": "SAP"})) == set()
+    InterviewMessage.objects.filter(interview=interview, sequence_number=2).update(evaluation={"score": 1})
+    assert ids(client.get(URL, {"search": "ledger"})) == {str(interview.id)}  # content unchanged: kept
+    InterviewMessage.objects.filter(interview=interview, sequence_number=2).delete()
+    assert ids(client.get(URL, {"search": "ledger"})) == set()
+    assert ids(client.get(URL, {"search": "oracle"})) == {str(interview.id)}
