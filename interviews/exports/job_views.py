@@ -17,7 +17,12 @@ from interviews.exports.formats import EXPORT_FORMATS
 from interviews.exports.jobs import export_job_create, export_job_file_delete, export_job_limit, export_storage
 from interviews.exports.models import ExportJob, ExportJobState
 from interviews.exports.streaming import file_response
-from interviews.exports.views import FORMAT_PARAMETER, FileContentNegotiation, bulk_selection, export_format_of
+from interviews.exports.views import (
+    FORMAT_PARAMETER,
+    FileContentNegotiation,
+    export_format_of,
+    export_interviews_select,
+)
 from interviews.filters import LIST_PARAMETERS
 from interviews.models import InterviewExport
 from interviewsvc.api import parse_uuid, success
@@ -127,7 +132,7 @@ class ExportJobCreateView(APIView):
     )
     def post(self, request):
         export_format = export_format_of(request.query_params)
-        filterset, ids = bulk_selection(request, limit=export_job_limit(export_format.name), per="export job")
+        filterset, ids = export_interviews_select(request, limit=export_job_limit(export_format.name), per="export job")
         job = export_job_create(
             user=request.user,
             kind=InterviewExport.Kind.JOB,

@@ -207,7 +207,7 @@ class InterviewExportView(APIView):
     )
     def get(self, request):
         export_format = export_format_of(request.query_params)
-        filterset, ids = bulk_selection(request, limit=settings.EXPORT_BULK_MAX_INTERVIEWS, per="export")
+        filterset, ids = export_interviews_select(request, limit=settings.EXPORT_BULK_MAX_INTERVIEWS, per="export")
         now = timezone.now()
         export_record(
             user=request.user,
@@ -222,7 +222,7 @@ class InterviewExportView(APIView):
         )
 
 
-def bulk_selection(request, *, limit: int, per: str) -> tuple:
+def export_interviews_select(request, *, limit: int, per: str) -> tuple:
     """``(filterset, ids)`` of a bulk export or export job: the caller (staff and up) asks with the
     list's filters; newest first unless ordered; more than ``limit`` matches is a 422."""
     require_staff(request.user)

@@ -434,8 +434,11 @@ def test_killed_mid_turn_the_restarted_process_sweeps_the_turn_to_its_end(tmp_pa
 def test_killed_mid_turn_a_rest_retry_takes_the_turn_over(tmp_path, retry):
     """The client resends its answer (same ``client_message_id``). After the deadline it takes
     the turn over at once; before it, it waits for the turn and takes it over when it expires."""
+    # Before the deadline: a deadline long enough that the restart below surely fits in it, even
+    # on a loaded machine (a daphne start there took longer than TURN_TIMEOUT's 4 s).
+    longer = {"TURN_TIMEOUT_SECONDS": "12"} if retry == "before_deadline" else {}
     with shared_database(tmp_path) as db_env, SlowModel(latency=MODEL_SECONDS) as model:
-        env = service_env(db_env, model)  # no sweep: only the client brings the turn to its end
+        env = service_env(db_env, model, **longer)  # no sweep: only the client brings the turn to its end
         killed = kill_mid_turn(env, model, tmp_path)
         with running(env, tmp_path / "restarted.log") as server:
             if retry == "after_deadline":
