@@ -83,7 +83,7 @@ class Command(BaseCommand):
         for user, language, n in tqdm(todo, desc="demo interviews", disable=len(todo) < 20 or None):
             self._interview(user, language, n)
 
-        self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in at http://127.0.0.1:8000/admin/ with:"))
+        self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in to the admin (/admin/) with:"))
         for username, role, superuser in DEMO_USERS:
             kind = "superuser" if superuser else role
             self.stdout.write(f"  {username:<18} password {DEMO_PASSWORD}   ({kind})")
