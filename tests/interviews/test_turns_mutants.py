@@ -6,16 +6,21 @@ held by someone else (``turn_poll``, ``turn_wait``), a claim that changed hands 
 ``turn_release``), a turn taken over (``_takeover``).
 """
 
+import asyncio
 import logging
+import uuid
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
+from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from interviews import services
 from interviews.engine import Turn
+from interviews.events import group_name
 from interviews.exceptions import InterviewNotActive
-from interviews.models import Interview, InterviewMessage, InterviewStatus, MessageRole
+from interviews.models import Interview, InterviewMessage, MessageRole
 from interviews.services import turns
 from tests.interviews.realtime_support import LONG_ANSWER, start_interview
 
@@ -176,6 +181,442 @@ def test_poll_of_an_answer_whose_interview_ended_before_the_reply(employee):
         turns.turn_poll(interview_id=interview.id, turn_id=job.turn_id)
 
     assert raised.value.message == "The interview is cancelled; the interviewer's reply was not stored."
+
+
+# --- the claim: extend, release, take over ------------------------------------------------------
+
+
+def test_extend_moves_the_deadline_a_timeout_ahead_while_the_claim_holds(employee, settings):
+    settings.TURN_TIMEOUT_SECONDS = 600
+    interview, job = _pending(employee)
+    _overdue(interview.id)
+
+    assert turns.turn_extend(job=job) is True
+
+    deadline = _stored(interview.id).turn_deadline
+    ahead = (deadline - timezone.now()).total_seconds()
+    assert 590 < ahead <= 600
+
+
+def test_extend_of_a_lost_claim_is_false_and_moves_nothing(employee):
+    interview, job = _pending(employee)
+    passed = _overdue(interview.id)
+    taker = services.turn_takeover(interview_id=interview.id)
+    taken = _stored(interview.id).turn_deadline
+    other, _ = _pending(employee, cmid="b1")  # another interview, whose claim stays put
+    other_deadline = _stored(other.id).turn_deadline
+
+    assert turns.turn_extend(job=job) is False
+
+    assert _stored(interview.id).turn_deadline == taken != passed
+    assert _stored(interview.id).turn_claim == taker.claim
+    assert _stored(other.id).turn_deadline == other_deadline
+
+
+def test_release_lets_the_next_caller_take_over_at_once(employee):
+    interview, job = _pending(employee)
+    other, _ = _pending(employee, cmid="b1")
+    other_deadline = _stored(other.id).turn_deadline
+    assert services.turn_takeover(interview_id=interview.id) is None
+
+    turns.turn_release(job=job)
+
+    stored = _stored(interview.id)
+    assert stored.turn_deadline <= timezone.now()
+    assert stored.turn_claim == job.claim  # released, not taken: the claim is only given up
+    assert _stored(other.id).turn_deadline == other_deadline  # only this interview's turn
+    taker = services.turn_takeover(interview_id=interview.id)
+    assert taker is not None
+    assert (taker.turn_id, taker.answer.id) == (job.turn_id, job.answer.id)
+
+
+def test_release_of_a_lost_claim_leaves_the_new_holder_alone(employee):
+    interview, job = _pending(employee)
+    _overdue(interview.id)
+    taker = services.turn_takeover(interview_id=interview.id)
+    held = _stored(interview.id).turn_deadline
+
+    turns.turn_release(job=job)
+
+    assert _stored(interview.id).turn_deadline == held > timezone.now()
+    assert services.turn_takeover(interview_id=interview.id) is None
+    assert _stored(interview.id).turn_claim == taker.claim
+
+
+class _Remembering:
+    """An interviewer that is sent the recent history (the scripted one is sent none)."""
+
+    history_messages = 10
+
+
+def test_takeover_carries_the_answer_its_history_and_snapshot(employee, monkeypatch, caplog):
+    interview = start_interview(employee)
+    monkeypatch.setattr(turns, "get_engine", lambda: _Remembering())
+    first = services.turn_answer_store(actor=employee, interview_id=interview.id, answer="I run payroll.")
+    turns.turn_reply_store(job=first, turn=_turn(first, "Which tools?"))
+    job = services.turn_answer_store(
+        actor=employee, interview_id=interview.id, answer="Kronos and Excel.", client_message_id="t2"
+    )
+    assert [m.sequence_number for m in job.history] == [1, 2, 3]
+    _overdue(interview.id)
+
+    with caplog.at_level(logging.WARNING, logger="interviews.turns"):
+        taker = services.turn_takeover(interview_id=interview.id)
+
+    assert taker.takeover is True
+    assert (taker.interview_id, taker.turn_id) == (interview.id, job.turn_id)
+    assert (taker.answer.id, taker.answer.sequence_number, taker.answer.content) == (
+        job.answer.id,
+        4,
+        "Kronos and Excel.",
+    )
+    assert taker.history == job.history
+    assert [(m.role, m.content) for m in taker.history][1:] == [
+        (MessageRole.USER, "I run payroll."),
+        (MessageRole.ASSISTANT, "Which tools?"),
+    ]
+    assert taker.snapshot == job.snapshot
+    stored = _stored(interview.id)
+    assert (stored.turn_claim, stored.pending_turn["turn_id"]) == (taker.claim, job.turn_id)
+    assert stored.turn_deadline > timezone.now()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"taking over turn {job.turn_id} of interview {interview.id} (its deadline passed)"
+    ]
+
+
+def test_takeover_of_a_first_question_has_no_answer(employee):
+    job = services.turn_start_begin(user=employee, language="en", technical_level="basic")
+    _overdue(job.interview_id)
+
+    taker = services.turn_takeover(interview_id=job.interview_id)
+
+    assert taker.answer is None
+    assert (taker.turn_id, taker.history, taker.takeover) == (job.turn_id, (), True)
+    assert taker.claim != job.claim
+
+
+def test_takeover_of_a_turn_no_longer_pending_is_none(employee):
+    """A deadline left behind without a pending turn (written by hand, or by an older release):
+    nothing to take over, and no crash on the missing turn."""
+    interview, job = _pending(employee)
+    Interview.objects.filter(pk=interview.id).update(
+        pending_turn=None, turn_deadline=timezone.now() - timedelta(seconds=1)
+    )
+
+    assert services.turn_takeover(interview_id=interview.id) is None
+    assert _stored(interview.id).turn_claim == job.claim
+
+
+def test_sweep_takes_the_longest_overdue_first_up_to_its_limit(employee):
+    started = [_pending(employee, cmid=f"s{n}") for n in range(3)]
+    for n, (interview, _) in enumerate(started):
+        _overdue(interview.id, seconds=10 + n)  # the last one has waited longest
+    not_due, _ = _pending(employee, cmid="s9")
+
+    jobs = turns.turn_sweep(limit=2)
+
+    assert [job.interview_id for job in jobs] == [started[2][0].id, started[1][0].id]
+    assert all(job.takeover for job in jobs)
+    assert [job.turn_id for job in jobs] == [started[2][1].turn_id, started[1][1].turn_id]
+    assert _stored(started[0][0].id).turn_claim == started[0][1].claim  # past the limit: untouched
+    rest = turns.turn_sweep()
+    assert [job.interview_id for job in rest] == [started[0][0].id]
+    assert _stored(not_due.id).turn_deadline > timezone.now()
+
+
+# --- turn_wait, turn_continue, turn_run, _keep_alive: the async steps, with a stand-in ``db`` -----
+
+
+def _job(*, takeover: bool = False, answer: str | None = "I check the hours.") -> services.TurnJob:
+    return services.TurnJob(
+        interview_id=uuid.uuid4(),
+        turn_id="turn-1",
+        claim=uuid.uuid4(),
+        snapshot=object(),
+        history=(object(), object()),
+        answer=SimpleNamespace(content=answer) if answer is not None else None,
+        takeover=takeover,
+    )
+
+
+class _Db:
+    """``db(fn, **kwargs)`` that records each call and answers from ``answers[fn.__name__]``
+    (a list, one item per call; an exception is raised)."""
+
+    def __init__(self, **answers):
+        self.answers = {name: list(values) for name, values in answers.items()}
+        self.calls: list[tuple[str, dict]] = []
+
+    async def __call__(self, fn, **kwargs):
+        self.calls.append((fn.__name__, kwargs))
+        answer = self.answers[fn.__name__].pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+
+class _Engine:
+    """Records what it is asked; writes ``text`` as two deltas; fails with ``error`` if set."""
+
+    def __init__(self, *, text="Which tool next?", error: Exception | None = None, seconds: float = 0):
+        self.text = text
+        self.error = error
+        self.seconds = seconds
+        self.asked: list[tuple] = []
+        self.turn = Turn(text, False, None, 2, 9, {"topic": 1})
+
+    async def first_turn(self, snapshot, on_delta, on_reset):
+        self.asked.append(("first_turn", snapshot))
+        return await self._answer(on_delta)
+
+    async def next_turn(self, snapshot, history, answer, on_delta, on_reset):
+        self.asked.append(("next_turn", snapshot, history, answer))
+        return await self._answer(on_delta)
+
+    async def _answer(self, on_delta):
+        if self.seconds:
+            await asyncio.sleep(self.seconds)
+        if self.error is not None:
+            raise self.error
+        on_delta(self.text[:5])
+        on_delta(self.text[5:])
+        return self.turn
+
+
+async def test_wait_polls_the_turn_until_its_result_is_stored(monkeypatch):
+    monkeypatch.setattr(turns, "POLL_SECONDS", 0.01)
+    deadline = timezone.now() + timedelta(seconds=60)
+    result = object()
+    db = _Db(turn_poll=[deadline, deadline, result])
+    interview_id = uuid.uuid4()
+
+    assert await turns.turn_wait(interview_id=interview_id, turn_id="turn-1", db=db) is result
+
+    assert db.calls == [("turn_poll", {"interview_id": interview_id, "turn_id": "turn-1"})] * 3
+
+
+async def test_wait_runs_a_turn_it_took_over_with_its_listener(monkeypatch):
+    job = _job(takeover=True)
+    ran = []
+
+    async def run(state, *, db, listener=None):
+        ran.append((state, db, listener))
+        return "the reply"
+
+    monkeypatch.setattr(turns, "turn_run", run)
+    db = _Db(turn_poll=[job])
+    listener = [].append
+
+    assert await turns.turn_wait(interview_id=job.interview_id, turn_id=job.turn_id, db=db, listener=listener) == (
+        "the reply"
+    )
+    assert ran == [(job, db, listener)]
+
+
+async def test_continue_waits_for_a_resent_answer_and_runs_a_new_one(monkeypatch):
+    seen = []
+
+    async def wait(*, interview_id, turn_id, db, listener=None):
+        seen.append(("wait", interview_id, turn_id, db, listener))
+        return "waited"
+
+    async def run(job, *, db, listener=None):
+        seen.append(("run", job, db, listener))
+        return "ran"
+
+    monkeypatch.setattr(turns, "turn_wait", wait)
+    monkeypatch.setattr(turns, "turn_run", run)
+    job, db, listener = _job(), _Db(), [].append
+    waiting = services.TurnWait(job.interview_id, "turn-7", job.answer)
+
+    assert await turns.turn_continue(waiting, db=db, listener=listener) == "waited"
+    assert await turns.turn_continue(job, db=db, listener=listener) == "ran"
+    assert seen == [("wait", job.interview_id, "turn-7", db, listener), ("run", job, db, listener)]
+
+
+async def test_run_asks_for_the_next_turn_streams_it_and_stores_it(monkeypatch):
+    engine = _Engine()
+    monkeypatch.setattr(turns, "get_engine", lambda: engine)
+    job = _job()
+    db = _Db(turn_reply_store=["stored"])
+    frames_seen = []
+
+    assert await turns.turn_run(job, db=db, listener=frames_seen.append) == "stored"
+
+    assert engine.asked == [("next_turn", job.snapshot, list(job.history), "I check the hours.")]
+    assert db.calls == [("turn_reply_store", {"job": job, "turn": engine.turn})]
+    assert frames_seen[0] == {"type": "question_delta", "turn_id": "turn-1", "delta": "Which", "seq": 0}
+    assert "".join(f["delta"] for f in frames_seen) == "Which tool next?"
+    assert [f["seq"] for f in frames_seen] == list(range(len(frames_seen)))
+
+
+async def test_run_of_the_first_question_asks_for_the_first_turn(monkeypatch):
+    engine = _Engine(text="Hello, what is your role?")
+    monkeypatch.setattr(turns, "get_engine", lambda: engine)
+    job = _job(answer=None)
+
+    assert await turns.turn_run(job, db=_Db(turn_reply_store=["stored"])) == "stored"
+    assert engine.asked == [("first_turn", job.snapshot)]
+
+
+async def test_run_of_a_turn_taken_over_starts_with_a_reset(monkeypatch):
+    monkeypatch.setattr(turns, "get_engine", lambda: _Engine())
+    job = _job(takeover=True)
+    frames_seen = []
+
+    await turns.turn_run(job, db=_Db(turn_reply_store=["stored"]), listener=frames_seen.append)
+
+    assert frames_seen[0] == {"type": "question_reset", "turn_id": "turn-1"}
+    assert frames_seen[1]["type"] == "question_delta"
+    assert frames_seen[1]["seq"] == 0
+
+
+async def test_run_whose_engine_fails_releases_the_claim_and_raises(monkeypatch):
+    monkeypatch.setattr(turns, "get_engine", lambda: _Engine(error=RuntimeError("model down")))
+    job = _job()
+    db = _Db(turn_release=[None])
+
+    with pytest.raises(RuntimeError, match="model down"):
+        await turns.turn_run(job, db=db)
+
+    assert db.calls == [("turn_release", {"job": job})]
+
+
+async def test_run_that_cannot_release_logs_it_and_raises_the_first_failure(monkeypatch, caplog):
+    monkeypatch.setattr(turns, "get_engine", lambda: _Engine(error=RuntimeError("model down")))
+    job = _job()
+    db = _Db(turn_release=[OSError("database away")])
+
+    with caplog.at_level(logging.WARNING, logger="interviews.turns"), pytest.raises(RuntimeError, match="model down"):
+        await turns.turn_run(job, db=db)
+
+    [record] = caplog.records
+    assert record.getMessage() == f"could not release turn turn-1 of interview {job.interview_id}"
+    assert record.exc_info[0] is OSError
+
+
+async def test_run_whose_reply_was_refused_returns_the_one_stored_by_the_taker(monkeypatch):
+    monkeypatch.setattr(turns, "get_engine", lambda: _Engine())
+    waited = []
+
+    async def wait(*, interview_id, turn_id, db, listener=None):
+        waited.append((interview_id, turn_id, db, listener))
+        return "the taker's reply"
+
+    monkeypatch.setattr(turns, "turn_wait", wait)
+    job, db, listener = _job(), _Db(turn_reply_store=[None]), [].append
+
+    assert await turns.turn_run(job, db=db, listener=listener) == "the taker's reply"
+    assert waited == [(job.interview_id, "turn-1", db, listener)]
+
+
+async def test_run_keeps_the_deadline_ahead_while_the_engine_works_and_stops_after(monkeypatch, settings):
+    settings.TURN_TIMEOUT_SECONDS = 0.06  # extended every 0.02 s
+    monkeypatch.setattr(turns, "get_engine", lambda: _Engine(seconds=0.3))
+    job = _job()
+    db = _Db(turn_extend=[True] * 100, turn_reply_store=["stored"])
+
+    assert await turns.turn_run(job, db=db) == "stored"
+    extended = db.names().count("turn_extend")
+    assert extended >= 2
+    assert db.names()[-1] == "turn_reply_store"
+    assert all(kwargs == {"job": job} for name, kwargs in db.calls if name == "turn_extend")
+    await asyncio.sleep(0.1)
+    assert db.names().count("turn_extend") == extended  # the heartbeat ended with the engine
+
+
+async def test_keep_alive_carries_on_past_a_failure_and_stops_when_the_claim_is_lost(settings, caplog):
+    settings.TURN_TIMEOUT_SECONDS = 0.03
+    job = _job()
+    db = _Db(turn_extend=[True, OSError("database away"), True, False])
+
+    with caplog.at_level(logging.WARNING, logger="interviews.turns"):
+        await asyncio.wait_for(turns._keep_alive(job, db), timeout=30)  # bounds a hang only
+
+    assert db.calls == [("turn_extend", {"job": job})] * 4
+    [record] = caplog.records
+    assert record.getMessage() == f"could not extend turn turn-1 of interview {job.interview_id}"
+    assert record.exc_info[0] is OSError
+
+
+# --- DeltaStream ---------------------------------------------------------------------------------
+
+
+async def _group_frames(layer, channel, count: int) -> list[dict]:
+    out = []
+    while len(out) < count:
+        message = await asyncio.wait_for(layer.receive(channel), timeout=10)  # bounds a hang only
+        out.extend(message["frames"])
+    return out
+
+
+async def test_stream_sends_the_first_piece_at_once_and_coalesces_the_rest(settings):
+    settings.TURN_DELTA_INTERVAL_MS = 50
+    interview_id = uuid.uuid4()
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(group_name(interview_id), channel)
+    seen = []
+    try:
+        stream = turns.DeltaStream(interview_id, "turn-1", seen.append)
+        stream.delta("Which")
+        assert seen == [{"type": "question_delta", "turn_id": "turn-1", "delta": "Which", "seq": 0}]
+        stream.delta("")  # nothing to send, and no timer for it
+        stream.delta(" tool")
+        stream.delta(" next?")
+        assert len(seen) == 1  # inside the interval: buffered
+        await asyncio.sleep(0.3)  # the interval's timer fires on this loop before the sleep ends
+        assert seen[1:] == [{"type": "question_delta", "turn_id": "turn-1", "delta": " tool next?", "seq": 1}]
+        stream.delta(" Or")  # the interval since the last frame has passed: at once again
+        assert seen[2:] == [{"type": "question_delta", "turn_id": "turn-1", "delta": " Or", "seq": 2}]
+        stream.delta(" which")
+        await stream.close()  # sends what is buffered, and returns once it has left
+        assert seen[3:] == [{"type": "question_delta", "turn_id": "turn-1", "delta": " which", "seq": 3}]
+        published = await _group_frames(layer, channel, 4)
+    finally:
+        await layer.group_discard(group_name(interview_id), channel)
+    assert published == seen
+
+
+async def test_stream_reset_drops_what_is_buffered_and_counts_again(settings):
+    settings.TURN_DELTA_INTERVAL_MS = 50
+    seen = []
+    stream = turns.DeltaStream(uuid.uuid4(), "turn-1", seen.append)
+    stream.delta("Wh")
+    stream.delta("ich")  # buffered, then dropped by the reset
+
+    stream.reset()
+    await asyncio.sleep(0.2)  # the dropped piece's timer would have fired by now
+    stream.delta("What")
+    await stream.close()
+
+    assert seen == [
+        {"type": "question_delta", "turn_id": "turn-1", "delta": "Wh", "seq": 0},
+        {"type": "question_reset", "turn_id": "turn-1"},
+        {"type": "question_delta", "turn_id": "turn-1", "delta": "What", "seq": 0},
+    ]
+
+
+async def test_stream_without_a_listener_still_publishes(settings):
+    interview_id = uuid.uuid4()
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(group_name(interview_id), channel)
+    try:
+        stream = turns.DeltaStream(interview_id, "turn-2")
+        stream.reset()
+        stream.delta("Hi")
+        await stream.close()
+        published = await _group_frames(layer, channel, 2)
+    finally:
+        await layer.group_discard(group_name(interview_id), channel)
+    assert published == [
+        {"type": "question_reset", "turn_id": "turn-2"},
+        {"type": "question_delta", "turn_id": "turn-2", "delta": "Hi", "seq": 0},
+    ]
 
 
 # --- helpers -----------------------------------------------------------------------------------
