@@ -125,7 +125,8 @@ def test_poll_of_a_stored_turn_while_a_later_turn_is_pending(employee):
 def test_poll_of_the_first_question_is_the_stored_question(employee):
     job = services.turn_start_begin(user=employee, language="en", technical_level="basic")
     assert isinstance(turns.turn_poll(interview_id=job.interview_id, turn_id=job.turn_id), datetime)
-    result = turns.turn_reply_store(job=job, turn=Turn("How does your week start?", False, None, 1, 9))
+    # Numbered by the interviewer (a plan whose opening counts as question 2), not by a default.
+    result = turns.turn_reply_store(job=job, turn=Turn("How does your week start?", False, None, 2, 9))
 
     polled = turns.turn_poll(interview_id=job.interview_id, turn_id=job.turn_id)
 
@@ -137,7 +138,7 @@ def test_poll_of_the_first_question_is_the_stored_question(employee):
         "How does your week start?",
         False,
         None,
-        1,
+        2,
         9,
     )
 
@@ -181,6 +182,91 @@ def test_poll_of_an_answer_whose_interview_ended_before_the_reply(employee):
         turns.turn_poll(interview_id=interview.id, turn_id=job.turn_id)
 
     assert raised.value.message == "The interview is cancelled; the interviewer's reply was not stored."
+
+
+# --- _replay: a resent answer's first result ----------------------------------------------------
+
+
+def _answered(employee, interview, cmid: str, answer: str, question: str):
+    job = services.turn_answer_store(actor=employee, interview_id=interview.id, answer=answer, client_message_id=cmid)
+    return turns.turn_reply_store(job=job, turn=_turn(job, question))
+
+
+def test_a_resent_early_answer_replays_its_own_question_number(employee):
+    interview = start_interview(employee)
+    first = _answered(employee, interview, "c1", "I run payroll.", "Which tools?")
+    _answered(employee, interview, "c2", "Kronos.", "What goes wrong?")
+    assert first.question_number != _stored(interview.id).question_count  # what a default would give
+
+    again = services.turn_answer_store(
+        actor=employee, interview_id=interview.id, answer="I run payroll.", client_message_id="c1"
+    )
+
+    assert again.replayed is True
+    assert (again.user_message.id, again.assistant_message.id) == (first.user_message.id, first.assistant_message.id)
+    assert (again.question_number, again.is_final) == (first.question_number, False)
+
+
+def test_a_replay_finds_its_reply_in_its_own_interview(employee, other_employee):
+    """Another interview has a reply with the same number: never taken for this one's."""
+    elsewhere = start_interview(other_employee)
+    _answered(other_employee, elsewhere, "c1", "I audit.", "Elsewhere's question?")
+    interview, _ = _pending(employee, cmid="c1")
+    services.interview_status_change(interview_id=interview.id, status="cancelled", actor=employee)
+
+    with pytest.raises(InterviewNotActive):
+        services.turn_answer_store(
+            actor=employee, interview_id=interview.id, answer=LONG_ANSWER, client_message_id="c1"
+        )
+
+    mine = start_interview(employee)
+    answered = _answered(employee, mine, "c9", "I plan.", "Mine?")
+    again = services.turn_answer_store(actor=employee, interview_id=mine.id, answer="I plan.", client_message_id="c9")
+    assert again.assistant_message.id == answered.assistant_message.id
+    assert again.assistant_message.content == "Mine?"
+
+
+def test_a_replay_of_an_answer_whose_reply_was_never_stored(employee):
+    """An answer left without its reply and without a pending turn (a row from before turns were
+    claimed): the replay says so, no question, numbered where the interview stands, not final."""
+    interview, job = _pending(employee, cmid="c1")
+    Interview.objects.filter(pk=interview.id).update(pending_turn=None, turn_claim=None, turn_deadline=None)
+
+    again = services.turn_answer_store(
+        actor=employee, interview_id=interview.id, answer=LONG_ANSWER, client_message_id="c1"
+    )
+
+    assert again.replayed is True
+    assert (again.user_message.id, again.assistant_message) == (job.answer.id, None)
+    assert (again.question_number, again.is_final) == (_stored(interview.id).question_count, False)
+
+
+def test_a_replay_of_a_reply_without_its_final_flag_is_not_final(employee):
+    interview = start_interview(employee)
+    first = _answered(employee, interview, "c1", "I run payroll.", "Which tools?")
+    InterviewMessage.objects.filter(pk=first.assistant_message.id).update(metadata={"index": 2, "total": 9})
+
+    again = services.turn_answer_store(
+        actor=employee, interview_id=interview.id, answer="I run payroll.", client_message_id="c1"
+    )
+
+    assert (again.question_number, again.is_final) == (2, False)
+
+
+def test_a_sync_resend_while_its_turn_is_pending_waits_and_says_replayed(employee):
+    """The sync entry point (REST without SSE): a resent answer whose worker died is taken over,
+    answered, and reported as the replay it is."""
+    interview, job = _pending(employee, cmid="c1")
+    _overdue(interview.id)
+
+    result = services.interview_continue(
+        interview_id=interview.id, answer=LONG_ANSWER, client_message_id="c1", actor=employee
+    )
+
+    assert result.replayed is True
+    assert result.user_message.id == job.answer.id
+    assert result.assistant_message.sequence_number == 3
+    assert _stored(interview.id).pending_turn is None
 
 
 # --- the claim: extend, release, take over ------------------------------------------------------
