@@ -8,6 +8,7 @@ held by someone else (``turn_poll``, ``turn_wait``), a claim that changed hands 
 
 import asyncio
 import logging
+import threading
 import uuid
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -20,7 +21,7 @@ from interviews import services
 from interviews.engine import Turn
 from interviews.events import group_name
 from interviews.exceptions import InterviewNotActive
-from interviews.models import Interview, InterviewMessage, MessageRole
+from interviews.models import Interview, InterviewMessage, InterviewSource, MessageRole
 from interviews.services import turns
 from tests.interviews.realtime_support import LONG_ANSWER, start_interview
 
@@ -43,6 +44,74 @@ def _overdue(interview_id, seconds: float = 1) -> datetime:
 
 def _stored(interview_id) -> Interview:
     return Interview.objects.get(pk=interview_id)
+
+
+# --- step 1: what a pending turn says, and the history the interviewer is sent ----------------------
+
+
+def test_detail_shows_the_pending_first_question_and_the_pending_answer(employee, client_for):
+    client = client_for(employee)
+    job = services.turn_start_begin(user=employee, language="en", technical_level="basic")
+    other = services.turn_start_begin(user=employee, language="en", technical_level="basic")
+
+    pending = client.get(f"/api/v1/interviews/{job.interview_id}").json()["data"]["pending_turn"]
+
+    assert uuid.UUID(pending["turn_id"])
+    assert pending["turn_id"] == job.turn_id != other.turn_id
+    assert pending["answer_id"] is None
+    assert datetime.fromisoformat(pending["since"]) == _stored(job.interview_id).started_at
+
+    turns.turn_reply_store(job=job, turn=Turn("What is your role?", False, None, 1, 9))
+    answer = services.turn_answer_store(actor=employee, interview_id=job.interview_id, answer="Payroll.")
+    pending = client.get(f"/api/v1/interviews/{job.interview_id}").json()["data"]["pending_turn"]
+    assert pending["turn_id"] == pending["answer_id"] == str(answer.answer.id)
+    assert datetime.fromisoformat(pending["since"]) == answer.answer.created_at
+
+
+def test_an_answer_to_an_interview_not_in_progress_says_its_status(employee):
+    interview = start_interview(employee)
+    services.interview_status_change(interview_id=interview.id, status="paused", actor=employee)
+
+    with pytest.raises(InterviewNotActive) as raised:
+        services.turn_answer_store(actor=employee, interview_id=interview.id, answer="Hello?")
+
+    assert raised.value.message == "The interview is paused; only an interview in progress takes answers."
+
+
+class _Remembering:
+    """An interviewer that is sent the recent history (the scripted one is sent none)."""
+
+    history_messages = 10
+
+
+def test_history_is_this_interviews_recent_messages_oldest_first(employee, other_employee, monkeypatch):
+    interview = start_interview(employee)
+    _answered(employee, interview, "c1", "I run payroll.", "Which tools?")
+    elsewhere = start_interview(other_employee)
+    _answered(other_employee, elsewhere, "c1", "I audit.", "Elsewhere?")
+    monkeypatch.setattr(turns, "get_engine", lambda: _Remembering())
+
+    history = turns._history(_stored(interview.id), before=4)
+
+    assert [(m.sequence_number, m.role, m.content, m.imported) for m in history][1:] == [
+        (2, MessageRole.USER, "I run payroll.", False),
+        (3, MessageRole.ASSISTANT, "Which tools?", False),
+    ]
+    assert history[0].sequence_number == 1
+    monkeypatch.setattr(_Remembering, "history_messages", 1)
+    assert [m.content for m in turns._history(_stored(interview.id), before=4)] == ["Which tools?"]
+    monkeypatch.setattr(_Remembering, "history_messages", 0)
+    assert turns._history(_stored(interview.id), before=4) == ()
+
+
+def test_history_of_an_imported_interview_is_marked_imported(employee, monkeypatch):
+    interview = start_interview(employee)
+    Interview.objects.filter(pk=interview.id).update(source=InterviewSource.MIGRATED)
+    monkeypatch.setattr(turns, "get_engine", lambda: _Remembering())
+
+    [first] = turns._history(_stored(interview.id), before=2)
+
+    assert (first.sequence_number, first.imported) == (1, True)
 
 
 # --- turn_poll ---------------------------------------------------------------------------------
@@ -329,12 +398,6 @@ def test_release_of_a_lost_claim_leaves_the_new_holder_alone(employee):
     assert _stored(interview.id).turn_claim == taker.claim
 
 
-class _Remembering:
-    """An interviewer that is sent the recent history (the scripted one is sent none)."""
-
-    history_messages = 10
-
-
 def test_takeover_carries_the_answer_its_history_and_snapshot(employee, monkeypatch, caplog):
     interview = start_interview(employee)
     monkeypatch.setattr(turns, "get_engine", lambda: _Remembering())
@@ -408,6 +471,29 @@ def test_sweep_takes_the_longest_overdue_first_up_to_its_limit(employee):
     rest = turns.turn_sweep()
     assert [job.interview_id for job in rest] == [started[0][0].id]
     assert _stored(not_due.id).turn_deadline > timezone.now()
+
+
+def test_takeover_reads_one_row_when_nothing_is_due(employee, django_assert_num_queries):
+    """The common case (every poll, every sweep candidate) costs one indexed read and no lock,
+    even while another interview's turn is overdue."""
+    interview, _ = _pending(employee)
+    overdue_elsewhere, _ = _pending(employee, cmid="b1")
+    _overdue(overdue_elsewhere.id)
+
+    with django_assert_num_queries(1):
+        assert services.turn_takeover(interview_id=interview.id) is None
+
+
+def test_takeover_loads_the_plan_with_the_locked_row(employee, django_assert_num_queries):
+    """The snapshot needs the interview's plan: it comes in the lock's query, not one more."""
+    interview, _ = _pending(employee)
+    _overdue(interview.id)
+
+    # exists, the lock (with the plan), the claim, the answer; and the savepoint pair the test's
+    # own transaction adds around the takeover's
+    with django_assert_num_queries(6):
+        taker = services.turn_takeover(interview_id=interview.id)
+    assert taker.snapshot.plan is not None
 
 
 # --- turn_wait, turn_continue, turn_run, _keep_alive: the async steps, with a stand-in ``db`` -----
@@ -626,6 +712,40 @@ async def test_keep_alive_carries_on_past_a_failure_and_stops_when_the_claim_is_
     [record] = caplog.records
     assert record.getMessage() == f"could not extend turn turn-1 of interview {job.interview_id}"
     assert record.exc_info[0] is OSError
+
+
+# --- the threads and tasks turns run on -----------------------------------------------------------
+
+
+async def test_turns_database_steps_run_on_their_own_threads(monkeypatch, settings):
+    settings.TURN_DB_THREADS = 3
+    monkeypatch.setattr(turns, "_DB_EXECUTOR", None)
+    executor = turns._db_executor()
+    try:
+        assert turns._db_executor() is executor  # one pool per process
+        assert executor._max_workers == 3
+
+        name = await turns.db_async(lambda: threading.current_thread().name)
+
+        assert name.startswith("turn-db")
+    finally:
+        executor.shutdown(wait=False)
+
+
+async def test_a_spawned_turn_is_held_until_it_ends():
+    """Nothing else references a turn whose socket closed: the set keeps it from being collected."""
+    gate = asyncio.Event()
+
+    async def turn():
+        await gate.wait()
+        return "done"
+
+    task = turns.turn_spawn(turn())
+    assert task in turns._running
+    gate.set()
+    assert await asyncio.wait_for(task, timeout=10) == "done"
+    await asyncio.sleep(0)  # done callbacks run on the next pass of the loop
+    assert task not in turns._running
 
 
 # --- DeltaStream ---------------------------------------------------------------------------------
