@@ -18,7 +18,7 @@ from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from interviews import services
-from interviews.engine import Turn
+from interviews.engine import Evaluation, Turn
 from interviews.events import group_name
 from interviews.exceptions import InterviewNotActive
 from interviews.models import Interview, InterviewMessage, InterviewSource, MessageRole
@@ -112,6 +112,60 @@ def test_history_of_an_imported_interview_is_marked_imported(employee, monkeypat
     [first] = turns._history(_stored(interview.id), before=2)
 
     assert (first.sequence_number, first.imported) == (1, True)
+
+
+def test_snapshot_is_a_deep_copy_of_this_interviews_state(employee, other_employee):
+    interview = start_interview(employee)
+    Interview.objects.filter(pk=interview.id).update(engine_state={"topic": 2, "asked": {"tools": [1]}})
+    stored = _stored(interview.id)
+
+    snapshot = turns._snapshot(stored)
+    snapshot.engine_state["asked"]["tools"].append(2)  # the interviewer works on its own copy
+
+    assert stored.engine_state == {"topic": 2, "asked": {"tools": [1]}}
+    assert (snapshot.interview_id, snapshot.language, snapshot.technical_level) == (interview.id, "en", "basic")
+    assert snapshot.question_count == stored.question_count == 1
+
+
+@pytest.mark.parametrize("state", [None, ["not", "a", "dict"], "text"])
+def test_snapshot_of_a_state_that_is_not_an_object_starts_empty(employee, state):
+    interview = start_interview(employee)
+    stored = _stored(interview.id)
+    stored.engine_state = state
+
+    assert turns._snapshot(stored).engine_state == {}
+
+
+def test_snapshot_of_an_imported_interview_counts_its_own_questions(employee, other_employee):
+    """No engine state (imported): the questions are counted in this interview's transcript."""
+    for _ in range(2):
+        start_interview(other_employee)  # other interviews' questions do not count
+    interview = start_interview(employee)
+    _answered(employee, interview, "c1", "I run payroll.", "Which tools?")
+    Interview.objects.filter(pk=interview.id).update(engine_state={}, question_count=0)
+
+    assert turns._snapshot(_stored(interview.id)).question_count == 2
+
+
+def test_the_first_questions_job_holds_the_stored_claim(employee):
+    job = services.turn_start_begin(user=employee, language="en", technical_level="basic")
+
+    assert job.claim == _stored(job.interview_id).turn_claim is not None
+    assert (job.history, job.answer, job.takeover) == ((), None, False)
+
+
+def test_a_first_question_may_come_with_an_evaluation_and_an_answer_without_one(employee):
+    """Neither the first question (no answer to evaluate) nor an answer the interviewer did not
+    score gets an evaluation, whatever the other one has."""
+    job = services.turn_start_begin(user=employee, language="en", technical_level="basic")
+    scored = Evaluation(80, "Good start.")
+    assert turns.turn_reply_store(job=job, turn=Turn("Your role?", False, scored, 1, 9)) is not None
+
+    answer = services.turn_answer_store(actor=employee, interview_id=job.interview_id, answer="Payroll.")
+    result = turns.turn_reply_store(job=answer, turn=Turn("Which tools?", False, None, 2, 9))
+
+    assert result.user_message.evaluation is None
+    assert InterviewMessage.objects.get(pk=answer.answer.id).evaluation is None
 
 
 # --- turn_poll ---------------------------------------------------------------------------------
@@ -542,6 +596,8 @@ class _Engine:
 
     async def first_turn(self, snapshot, on_delta, on_reset):
         self.asked.append(("first_turn", snapshot))
+        on_delta("Hel")
+        on_reset()  # a provider that failed mid-stream; the next one starts again
         return await self._answer(on_delta)
 
     async def next_turn(self, snapshot, history, answer, on_delta, on_reset):
@@ -630,8 +686,12 @@ async def test_run_of_the_first_question_asks_for_the_first_turn(monkeypatch):
     monkeypatch.setattr(turns, "get_engine", lambda: engine)
     job = _job(answer=None)
 
-    assert await turns.turn_run(job, db=_Db(turn_reply_store=["stored"])) == "stored"
+    frames_seen = []
+
+    assert await turns.turn_run(job, db=_Db(turn_reply_store=["stored"]), listener=frames_seen.append) == "stored"
     assert engine.asked == [("first_turn", job.snapshot)]
+    assert [f["type"] for f in frames_seen][:3] == ["question_delta", "question_reset", "question_delta"]
+    assert "".join(f["delta"] for f in frames_seen[2:]) == "Hello, what is your role?"
 
 
 async def test_run_of_a_turn_taken_over_starts_with_a_reset(monkeypatch):
@@ -746,6 +806,39 @@ async def test_a_spawned_turn_is_held_until_it_ends():
     assert await asyncio.wait_for(task, timeout=10) == "done"
     await asyncio.sleep(0)  # done callbacks run on the next pass of the loop
     assert task not in turns._running
+
+
+@pytest.mark.parametrize(("in_transaction", "closed"), [(False, [True]), (True, [])])
+def test_connection_goes_back_to_the_pool_only_outside_a_transaction(monkeypatch, in_transaction, closed):
+    """Closing inside a transaction would break it (tests, a caller's atomic block); outside
+    one, the thread's connection is let go before the interviewer is asked."""
+    calls = []
+    fake = SimpleNamespace(in_atomic_block=in_transaction, close=lambda: calls.append(True))
+    monkeypatch.setattr(turns, "connection", fake)
+
+    turns.connection_release()
+
+    assert calls == closed
+
+
+async def test_a_delta_that_cannot_be_published_is_a_warning(monkeypatch, caplog):
+    """Deltas are a preview (the stored question follows): losing one is logged as a warning."""
+
+    class Down:
+        async def group_send(self, group, message):
+            raise OSError("redis away")
+
+    monkeypatch.setattr("interviews.events.get_channel_layer", lambda: Down())
+    interview_id = uuid.uuid4()
+    stream = turns.DeltaStream(interview_id, "turn-1")
+
+    with caplog.at_level(logging.WARNING, logger="interviews"):
+        stream.delta("Which")
+        await stream.close()
+
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", f"could not publish a question delta for interview {interview_id}")
+    ]
 
 
 # --- DeltaStream ---------------------------------------------------------------------------------
