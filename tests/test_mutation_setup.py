@@ -10,7 +10,14 @@ from pathlib import Path
 from tests.test_packaging import fake_checkout
 from tests.test_project import ROOT
 
-MUTATED = ("interviews/permissions.py", "interviews/services/messages.py", "interviews/services/interviews.py")
+MUTATED = (
+    "interviews/permissions.py",
+    "interviews/services/messages.py",
+    "interviews/services/interviews.py",
+    "interviews/services/turns.py",
+    "interviews/services/reviews.py",
+    "interviews/services/lifecycle.py",
+)
 
 
 def dev_mutate(checkout: Path, *args: str) -> subprocess.CompletedProcess:

@@ -6,10 +6,12 @@ from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
+from accounts.models import Role
 from interviews.exceptions import InterviewAccessDenied
-from interviews.permissions import Action, InterviewAccessPermission
+from interviews.models import Interview
+from interviews.permissions import Action, InterviewAccessPermission, can_delete, is_admin_reviewer
 from interviewsvc.errors import PermissionDenied
-from tests.factories import ORG_B, InterviewFactory
+from tests.factories import ORG_A, ORG_B, InterviewFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -97,3 +99,51 @@ def test_each_refusal_says_why(request, client_for, employee, caller, method, pa
 
     assert response.status_code == 403, response.json()
     assert (response.json()["error_code"], response.json()["message"]) == ("permission_denied", message)
+
+
+# --- the role rules added since the first run (reviews, soft delete, Django admin) ---------------
+
+
+def test_reviewing_and_deleting_refusals_say_who_may(client_for, employee, staff):
+    interview = InterviewFactory(employee=employee)
+
+    review = client_for(employee).post(
+        f"/api/v1/interviews/{interview.id}/reviews", {"decision": "approved"}, format="json"
+    )
+    delete = client_for(staff).delete(f"/api/v1/interviews/{interview.id}")
+
+    assert (review.status_code, review.json()["error_code"], review.json()["message"]) == (
+        403,
+        "permission_denied",
+        "Only staff and admins of the interview's organization review it.",
+    )
+    assert (delete.status_code, delete.json()["error_code"], delete.json()["message"]) == (
+        403,
+        "permission_denied",
+        "Only admins of the interview's organization delete it.",
+    )
+
+
+def test_an_admin_may_not_delete_their_own_interview_filed_under_another_organization(client_for, admin_user):
+    """They see it (their own), but deleting is for the admins of the organization it is filed
+    under: having an organization is not having that one."""
+    own_elsewhere = InterviewFactory(employee=admin_user, organization_id=ORG_B)
+
+    assert can_delete(admin_user, own_elsewhere) is False
+    response = client_for(admin_user).delete(f"/api/v1/interviews/{own_elsewhere.id}")
+
+    assert response.status_code == 403, response.content
+    assert response.json()["message"] == "Only admins of the interview's organization delete it."
+    assert Interview.objects.filter(pk=own_elsewhere.id).exists()
+
+
+def test_a_staff_flagged_account_without_a_reviewing_role_gets_no_interview_admin(client):
+    """``is_staff`` is only Django's gate to the admin site; an employee given it by mistake
+    still may not open interviews (an inactive reviewer is refused by Django's gate first)."""
+    employee_with_admin_flag = UserFactory(role=Role.EMPLOYEE, organization_id=ORG_A, is_staff=True)
+    reviewer_without_flag = UserFactory(role=Role.STAFF, organization_id=ORG_A, is_staff=False)
+
+    assert is_admin_reviewer(employee_with_admin_flag) is False
+    assert is_admin_reviewer(reviewer_without_flag) is False
+    client.force_login(employee_with_admin_flag)
+    assert client.get("/admin/interviews/interview/").status_code == 403
