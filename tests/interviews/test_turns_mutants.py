@@ -114,7 +114,7 @@ def test_history_of_an_imported_interview_is_marked_imported(employee, monkeypat
     assert (first.sequence_number, first.imported) == (1, True)
 
 
-def test_snapshot_is_a_deep_copy_of_this_interviews_state(employee, other_employee):
+def test_snapshot_is_a_deep_copy_of_this_interviews_state(employee):
     interview = start_interview(employee)
     Interview.objects.filter(pk=interview.id).update(engine_state={"topic": 2, "asked": {"tools": [1]}})
     stored = _stored(interview.id)
@@ -899,7 +899,7 @@ async def test_stream_reset_drops_what_is_buffered_and_counts_again(settings):
     ]
 
 
-async def test_stream_without_a_listener_still_publishes(settings):
+async def test_stream_without_a_listener_still_publishes():
     interview_id = uuid.uuid4()
     layer = get_channel_layer()
     channel = await layer.new_channel()
