@@ -8,18 +8,24 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 from urllib.request import urlopen
 
+from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import connections
 from django.db.utils import load_backend
 from django.test import Client as DjangoClient
+from django.utils import timezone
 
 from accounts.serializers import TokenObtainSerializer
 from interviews import services
+from interviews.engine import Turn
+from interviews.engine.scripted import ScriptedProvider
+from interviews.models import Interview
 from interviewsvc.asgi import application
 
 TIMEOUT = 5
@@ -39,6 +45,35 @@ def session_cookie(user) -> tuple[bytes, bytes]:
 
 def start_interview(user, language: str = "en"):
     return services.interview_start(user=user, language=language, technical_level="basic").interview
+
+
+# --- a turn held by another worker (recovery tests) ----------------------------------------------
+
+
+def pending_answer(employee, cmid: str = "a1"):
+    """An interview whose answer #2 is stored and whose turn is held by a worker that never
+    comes back (its interviewer was not run)."""
+    interview = start_interview(employee, language="en")
+    job = services.turn_answer_store(
+        actor=employee, interview_id=interview.id, answer=LONG_ANSWER, client_message_id=cmid
+    )
+    assert isinstance(job, services.TurnJob)
+    return interview, job
+
+
+def overdue(interview_id, seconds: float = 1) -> datetime:
+    """Move the interview's turn deadline ``seconds`` into the past; the new deadline."""
+    deadline = timezone.now() - timedelta(seconds=seconds)
+    Interview.objects.filter(pk=interview_id).update(turn_deadline=deadline)
+    return deadline
+
+
+def scripted_turn(job, question: str) -> Turn:
+    """The scripted interviewer's turn for ``job``'s answer, asking ``question`` instead."""
+    turn = async_to_sync(ScriptedProvider().next_turn)(
+        job.snapshot, list(job.history), job.answer.content, lambda text: None
+    )
+    return Turn(question, turn.is_final, turn.evaluation, turn.index, turn.total, turn.engine_state)
 
 
 def socket(interview_id, *, query: str = "", subprotocols=None, headers=None, origin=ORIGIN) -> WebsocketCommunicator:

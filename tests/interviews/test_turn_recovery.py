@@ -23,7 +23,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.error import HTTPError
 from urllib.request import Request, urlopen
@@ -47,6 +46,9 @@ from tests.interviews.realtime_support import (
     LONG_ANSWER,
     access_token,
     free_port,
+    overdue,
+    pending_answer,
+    scripted_turn,
     server_env,
     shared_database,
     start_interview,
@@ -673,32 +675,10 @@ def test_nothing_held_while_twenty_turns_wait_on_the_model(tmp_path, transport):
 # --- 3. the sweep command, and a slow worker taken over ----------------------------------------
 
 
-def overdue(interview_id) -> None:
-    Interview.objects.filter(pk=interview_id).update(turn_deadline=timezone.now() - timedelta(seconds=1))
-
-
-def pending_answer(employee, cmid: str = "a1"):
-    interview = start_interview(employee, language="en")
-    job = services.turn_answer_store(
-        actor=employee, interview_id=interview.id, answer=LONG_ANSWER, client_message_id=cmid
-    )
-    assert isinstance(job, services.TurnJob)
-    return interview, job
-
-
 def sweep(**options) -> str:
     out = io.StringIO()
     call_command("sweep_turns", stdout=out, **options)
     return out.getvalue().strip()
-
-
-def scripted_turn(job, question: str) -> Turn:
-    from asgiref.sync import async_to_sync
-
-    turn = async_to_sync(ScriptedProvider().next_turn)(
-        job.snapshot, list(job.history), job.answer.content, lambda text: None
-    )
-    return Turn(question, turn.is_final, turn.evaluation, turn.index, turn.total, turn.engine_state)
 
 
 def test_sweep_command_finishes_an_overdue_turn_once(employee):

@@ -23,23 +23,9 @@ from interviews.events import group_name
 from interviews.exceptions import InterviewNotActive
 from interviews.models import Interview, InterviewMessage, InterviewSource, MessageRole
 from interviews.services import turns
-from tests.interviews.realtime_support import LONG_ANSWER, start_interview
+from tests.interviews.realtime_support import LONG_ANSWER, overdue, pending_answer, scripted_turn, start_interview
 
 pytestmark = pytest.mark.django_db
-
-
-def _pending(employee, cmid: str = "a1", answer: str = LONG_ANSWER):
-    """An interview whose answer #2 is stored and whose turn is held by another worker."""
-    interview = start_interview(employee)
-    job = services.turn_answer_store(actor=employee, interview_id=interview.id, answer=answer, client_message_id=cmid)
-    assert isinstance(job, services.TurnJob)
-    return interview, job
-
-
-def _overdue(interview_id, seconds: float = 1) -> datetime:
-    deadline = timezone.now() - timedelta(seconds=seconds)
-    Interview.objects.filter(pk=interview_id).update(turn_deadline=deadline)
-    return deadline
 
 
 def _stored(interview_id) -> Interview:
@@ -172,7 +158,7 @@ def test_a_first_question_may_come_with_an_evaluation_and_an_answer_without_one(
 
 
 def test_poll_of_a_turn_still_held_is_its_deadline_and_takes_nothing_over(employee):
-    interview, job = _pending(employee)
+    interview, job = pending_answer(employee)
     before = _stored(interview.id)
 
     state = turns.turn_poll(interview_id=interview.id, turn_id=job.turn_id)
@@ -184,8 +170,8 @@ def test_poll_of_a_turn_still_held_is_its_deadline_and_takes_nothing_over(employ
 
 
 def test_poll_after_the_deadline_takes_the_turn_over_with_the_same_answer(employee):
-    interview, job = _pending(employee)
-    _overdue(interview.id)
+    interview, job = pending_answer(employee)
+    overdue(interview.id)
 
     state = turns.turn_poll(interview_id=interview.id, turn_id=job.turn_id)
 
@@ -204,8 +190,8 @@ def test_poll_after_the_deadline_takes_the_turn_over_with_the_same_answer(employ
 def test_poll_that_loses_the_takeover_to_another_worker_waits_on(employee, monkeypatch):
     """The deadline passed, but between the poll's read and its takeover another worker took
     the turn (staged: the takeover finds nothing to take). The poll then waits, as before."""
-    interview, job = _pending(employee)
-    passed = _overdue(interview.id)
+    interview, job = pending_answer(employee)
+    passed = overdue(interview.id)
     monkeypatch.setattr(turns, "turn_takeover", lambda *, interview_id: None)
 
     state = turns.turn_poll(interview_id=interview.id, turn_id=job.turn_id)
@@ -215,8 +201,8 @@ def test_poll_that_loses_the_takeover_to_another_worker_waits_on(employee, monke
 
 
 def test_poll_of_a_stored_turn_is_its_first_result(employee):
-    interview, job = _pending(employee)
-    reply = turns.turn_reply_store(job=job, turn=_turn(job, "What comes after the upload?"))
+    interview, job = pending_answer(employee)
+    reply = turns.turn_reply_store(job=job, turn=scripted_turn(job, "What comes after the upload?"))
     assert reply is not None
 
     result = turns.turn_poll(interview_id=interview.id, turn_id=job.turn_id)
@@ -231,8 +217,8 @@ def test_poll_of_a_stored_turn_is_its_first_result(employee):
 
 def test_poll_of_a_stored_turn_while_a_later_turn_is_pending(employee):
     """Another answer's turn is pending now: this one's result is still the stored one."""
-    interview, job = _pending(employee)
-    turns.turn_reply_store(job=job, turn=_turn(job, "Second question?"))
+    interview, job = pending_answer(employee)
+    turns.turn_reply_store(job=job, turn=scripted_turn(job, "Second question?"))
     later = services.turn_answer_store(
         actor=employee, interview_id=interview.id, answer="Then I check totals.", client_message_id="a2"
     )
@@ -298,7 +284,7 @@ def test_poll_of_a_first_question_the_interview_ended_before(employee):
 
 
 def test_poll_of_an_answer_whose_interview_ended_before_the_reply(employee):
-    interview, job = _pending(employee)
+    interview, job = pending_answer(employee)
     services.interview_status_change(interview_id=interview.id, status="cancelled", actor=employee)
 
     with pytest.raises(InterviewNotActive) as raised:
@@ -312,7 +298,7 @@ def test_poll_of_an_answer_whose_interview_ended_before_the_reply(employee):
 
 def _answered(employee, interview, cmid: str, answer: str, question: str):
     job = services.turn_answer_store(actor=employee, interview_id=interview.id, answer=answer, client_message_id=cmid)
-    return turns.turn_reply_store(job=job, turn=_turn(job, question))
+    return turns.turn_reply_store(job=job, turn=scripted_turn(job, question))
 
 
 def test_a_resent_early_answer_replays_its_own_question_number(employee):
@@ -334,7 +320,7 @@ def test_a_replay_finds_its_reply_in_its_own_interview(employee, other_employee)
     """Another interview has a reply with the same number: never taken for this one's."""
     elsewhere = start_interview(other_employee)
     _answered(other_employee, elsewhere, "c1", "I audit.", "Elsewhere's question?")
-    interview, _ = _pending(employee, cmid="c1")
+    interview, _ = pending_answer(employee, cmid="c1")
     services.interview_status_change(interview_id=interview.id, status="cancelled", actor=employee)
 
     with pytest.raises(InterviewNotActive):
@@ -352,7 +338,7 @@ def test_a_replay_finds_its_reply_in_its_own_interview(employee, other_employee)
 def test_a_replay_of_an_answer_whose_reply_was_never_stored(employee):
     """An answer left without its reply and without a pending turn (a row from before turns were
     claimed): the replay says so, no question, numbered where the interview stands, not final."""
-    interview, job = _pending(employee, cmid="c1")
+    interview, job = pending_answer(employee, cmid="c1")
     Interview.objects.filter(pk=interview.id).update(pending_turn=None, turn_claim=None, turn_deadline=None)
 
     again = services.turn_answer_store(
@@ -379,8 +365,8 @@ def test_a_replay_of_a_reply_without_its_final_flag_is_not_final(employee):
 def test_a_sync_resend_while_its_turn_is_pending_waits_and_says_replayed(employee):
     """The sync entry point (REST without SSE): a resent answer whose worker died is taken over,
     answered, and reported as the replay it is."""
-    interview, job = _pending(employee, cmid="c1")
-    _overdue(interview.id)
+    interview, job = pending_answer(employee, cmid="c1")
+    overdue(interview.id)
 
     result = services.interview_continue(
         interview_id=interview.id, answer=LONG_ANSWER, client_message_id="c1", actor=employee
@@ -397,8 +383,8 @@ def test_a_sync_resend_while_its_turn_is_pending_waits_and_says_replayed(employe
 
 def test_extend_moves_the_deadline_a_timeout_ahead_while_the_claim_holds(employee, settings):
     settings.TURN_TIMEOUT_SECONDS = 600
-    interview, job = _pending(employee)
-    _overdue(interview.id)
+    interview, job = pending_answer(employee)
+    overdue(interview.id)
 
     assert turns.turn_extend(job=job) is True
 
@@ -408,11 +394,11 @@ def test_extend_moves_the_deadline_a_timeout_ahead_while_the_claim_holds(employe
 
 
 def test_extend_of_a_lost_claim_is_false_and_moves_nothing(employee):
-    interview, job = _pending(employee)
-    passed = _overdue(interview.id)
+    interview, job = pending_answer(employee)
+    passed = overdue(interview.id)
     taker = services.turn_takeover(interview_id=interview.id)
     taken = _stored(interview.id).turn_deadline
-    other, _ = _pending(employee, cmid="b1")  # another interview, whose claim stays put
+    other, _ = pending_answer(employee, cmid="b1")  # another interview, whose claim stays put
     other_deadline = _stored(other.id).turn_deadline
 
     assert turns.turn_extend(job=job) is False
@@ -423,8 +409,8 @@ def test_extend_of_a_lost_claim_is_false_and_moves_nothing(employee):
 
 
 def test_release_lets_the_next_caller_take_over_at_once(employee):
-    interview, job = _pending(employee)
-    other, _ = _pending(employee, cmid="b1")
+    interview, job = pending_answer(employee)
+    other, _ = pending_answer(employee, cmid="b1")
     other_deadline = _stored(other.id).turn_deadline
     assert services.turn_takeover(interview_id=interview.id) is None
 
@@ -440,8 +426,8 @@ def test_release_lets_the_next_caller_take_over_at_once(employee):
 
 
 def test_release_of_a_lost_claim_leaves_the_new_holder_alone(employee):
-    interview, job = _pending(employee)
-    _overdue(interview.id)
+    interview, job = pending_answer(employee)
+    overdue(interview.id)
     taker = services.turn_takeover(interview_id=interview.id)
     held = _stored(interview.id).turn_deadline
 
@@ -456,12 +442,12 @@ def test_takeover_carries_the_answer_its_history_and_snapshot(employee, monkeypa
     interview = start_interview(employee)
     monkeypatch.setattr(turns, "get_engine", lambda: _Remembering())
     first = services.turn_answer_store(actor=employee, interview_id=interview.id, answer="I run payroll.")
-    turns.turn_reply_store(job=first, turn=_turn(first, "Which tools?"))
+    turns.turn_reply_store(job=first, turn=scripted_turn(first, "Which tools?"))
     job = services.turn_answer_store(
         actor=employee, interview_id=interview.id, answer="Kronos and Excel.", client_message_id="t2"
     )
     assert [m.sequence_number for m in job.history] == [1, 2, 3]
-    _overdue(interview.id)
+    overdue(interview.id)
 
     with caplog.at_level(logging.WARNING, logger="interviews.turns"):
         taker = services.turn_takeover(interview_id=interview.id)
@@ -489,7 +475,7 @@ def test_takeover_carries_the_answer_its_history_and_snapshot(employee, monkeypa
 
 def test_takeover_of_a_first_question_has_no_answer(employee):
     job = services.turn_start_begin(user=employee, language="en", technical_level="basic")
-    _overdue(job.interview_id)
+    overdue(job.interview_id)
 
     taker = services.turn_takeover(interview_id=job.interview_id)
 
@@ -501,7 +487,7 @@ def test_takeover_of_a_first_question_has_no_answer(employee):
 def test_takeover_of_a_turn_no_longer_pending_is_none(employee):
     """A deadline left behind without a pending turn (written by hand, or by an older release):
     nothing to take over, and no crash on the missing turn."""
-    interview, job = _pending(employee)
+    interview, job = pending_answer(employee)
     Interview.objects.filter(pk=interview.id).update(
         pending_turn=None, turn_deadline=timezone.now() - timedelta(seconds=1)
     )
@@ -511,10 +497,10 @@ def test_takeover_of_a_turn_no_longer_pending_is_none(employee):
 
 
 def test_sweep_takes_the_longest_overdue_first_up_to_its_limit(employee):
-    started = [_pending(employee, cmid=f"s{n}") for n in range(3)]
+    started = [pending_answer(employee, cmid=f"s{n}") for n in range(3)]
     for n, (interview, _) in enumerate(started):
-        _overdue(interview.id, seconds=10 + n)  # the last one has waited longest
-    not_due, _ = _pending(employee, cmid="s9")
+        overdue(interview.id, seconds=10 + n)  # the last one has waited longest
+    not_due, _ = pending_answer(employee, cmid="s9")
 
     jobs = turns.turn_sweep(limit=2)
 
@@ -530,9 +516,9 @@ def test_sweep_takes_the_longest_overdue_first_up_to_its_limit(employee):
 def test_takeover_reads_one_row_when_nothing_is_due(employee, django_assert_num_queries):
     """The common case (every poll, every sweep candidate) costs one indexed read and no lock,
     even while another interview's turn is overdue."""
-    interview, _ = _pending(employee)
-    overdue_elsewhere, _ = _pending(employee, cmid="b1")
-    _overdue(overdue_elsewhere.id)
+    interview, _ = pending_answer(employee)
+    overdue_elsewhere, _ = pending_answer(employee, cmid="b1")
+    overdue(overdue_elsewhere.id)
 
     with django_assert_num_queries(1):
         assert services.turn_takeover(interview_id=interview.id) is None
@@ -540,8 +526,8 @@ def test_takeover_reads_one_row_when_nothing_is_due(employee, django_assert_num_
 
 def test_takeover_loads_the_plan_with_the_locked_row(employee, django_assert_num_queries):
     """The snapshot needs the interview's plan: it comes in the lock's query, not one more."""
-    interview, _ = _pending(employee)
-    _overdue(interview.id)
+    interview, _ = pending_answer(employee)
+    overdue(interview.id)
 
     # exists, the lock (with the plan), the claim, the answer; and the savepoint pair the test's
     # own transaction adds around the takeover's
@@ -916,18 +902,3 @@ async def test_stream_without_a_listener_still_publishes():
         {"type": "question_reset", "turn_id": "turn-2"},
         {"type": "question_delta", "turn_id": "turn-2", "delta": "Hi", "seq": 0},
     ]
-
-
-# --- helpers -----------------------------------------------------------------------------------
-
-
-def _turn(job, question: str, *, is_final: bool = False):
-    """The scripted interviewer's turn for ``job``, asking ``question``."""
-    from asgiref.sync import async_to_sync
-
-    from interviews.engine.scripted import ScriptedProvider
-
-    turn = async_to_sync(ScriptedProvider().next_turn)(
-        job.snapshot, list(job.history), job.answer.content, lambda text: None
-    )
-    return Turn(question, is_final, turn.evaluation, turn.index, turn.total, turn.engine_state)
